@@ -1,0 +1,39 @@
+#!/bin/sh
+# "make run": lighttpd in the foreground with a pool of responders (and
+# the scheduler, when built) on a database under RUNDIR.  Ctrl-C stops
+# everything it started.
+set -eu
+srcdir=$1 builddir=$2 rundir=$3 port=$4 pool=$5 conf=$6 lighttpd=${7:-lighttpd}
+
+mkdir -p "$rundir/www"
+if [ -z "$conf" ]; then
+	conf=$rundir/ledgerops.conf
+	sed -e "s|@DBPATH@|$rundir/ledgerops.db|" \
+	    -e "s|@HANDLERS@|$srcdir/etc/handlers|" \
+	    "$srcdir/etc/ledgerops.conf.in" > "$conf"
+fi
+case $conf in /*) ;; *) conf=$(pwd)/$conf ;; esac
+sed -e "s|@PORT@|$port|" -e "s|@RUNDIR@|$rundir|" -e "s|@POOL@|$pool|" \
+    -e "s|@BINDIR@|$builddir|" -e "s|@CONF@|$conf|" \
+    "$srcdir/etc/lighttpd.conf.in" > "$rundir/lighttpd.conf"
+
+# Create or migrate the database now, so that a bad configuration is
+# reported here rather than in the first request.
+"$builddir/ledgerops-fcgi" -c "$conf" -i
+
+pids=
+cleanup() {
+	trap - INT TERM EXIT
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+if [ -x "$builddir/ledgerops-scheduler" ]; then
+	"$builddir/ledgerops-scheduler" -c "$conf" &
+	pids="$pids $!"
+fi
+"$lighttpd" -D -f "$rundir/lighttpd.conf" &
+pids="$pids $!"
+echo "ledgerops: http://127.0.0.1:$port/api/v1/operation/ (Ctrl-C stops)"
+wait

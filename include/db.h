@@ -1,0 +1,97 @@
+/*
+ * The SQLite database both programs share (contract section 6): opening
+ * with the required pragmas, migrations, a table of prepared statements,
+ * transactions, and the mapping of SQLite failures to enum err.
+ */
+#ifndef LEDGEROPS_DB_H
+#define LEDGEROPS_DB_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "conf.h"
+#include "error.h"
+
+/* The numbered migrations from sql/, compiled in (src/migrations.c). */
+extern const char *const db_migrations[];
+extern const int db_migration_count;
+
+/*
+ * The columns that store.c turns into elements, so that single-resource
+ * statements and list queries read rows the same way.  Jobs are selected
+ * from "job j JOIN operation o", executions from "execution e JOIN job j
+ * JOIN operation o".
+ */
+#define DB_OPERATION_COLUMNS                                            \
+	"o.id, o.type, o.definition, o.info, o.backoff, o.created_at, " \
+	"o.updated_at"
+#define DB_JOB_COLUMNS                                                   \
+	"j.id, j.revision, j.status, j.info, j.created_at, j.updated_at, " \
+	"j.current_delay_ms, j.name, " DB_OPERATION_COLUMNS
+#define DB_EXECUTION_COLUMNS                                              \
+	"e.id, e.ordinal, e.revision, e.status, e.parameters, e.roles, "   \
+	"e.response_code, e.result, e.created_at, e.started_at, "         \
+	"e.stopped_at, e.updated_at, o.type, o.definition, j.name"
+#define DB_EXECUTION_FROM                                  \
+	" FROM execution e JOIN job j ON j.id = e.job_id " \
+	"JOIN operation o ON o.id = j.operation_id"
+
+/* Statements prepared once per process, by index. */
+enum db_stmt {
+	DB_OPERATION_GET,
+	DB_OPERATION_GET_BY_ID,
+	DB_OPERATION_INSERT,
+	DB_OPERATION_UPDATE,
+	DB_OPERATION_DELETE,
+	DB_OPERATION_HAS_JOBS,
+	DB_OPERATION_CLAMP_JOBS,
+	DB_JOB_GET,
+	DB_JOB_INSERT,
+	DB_JOB_UPDATE,
+	DB_JOB_DELETE,
+	DB_JOB_SET_STATUS,
+	DB_EXECUTION_RECENT,
+	DB_STMT__MAX
+};
+
+struct db {
+	sqlite3 *handle;
+	sqlite3_stmt *stmt[DB_STMT__MAX];
+};
+
+/*
+ * Opens (creating if needed) the database at conf->db_path, sets WAL,
+ * busy timeout, foreign keys and synchronous, and applies missing
+ * migrations under BEGIN IMMEDIATE, so that several processes starting
+ * at once apply each exactly once.  Refuses a database whose schema is
+ * newer than this program.  Returns 0, or -1 with a message in err.
+ */
+int db_open(struct db *db, const struct conf *conf, char *err, size_t len);
+
+/* Finalizes every statement and closes the handle; db may be zeroed. */
+void db_close(struct db *db);
+
+/* Returns the statement, preparing it on first use; NULL on failure (the
+ * reason is logged).  The caller resets it when done (db_reset). */
+sqlite3_stmt *db_stmt(struct db *db, enum db_stmt id);
+
+/* Resets and clears bindings of every cached statement, so that no read
+ * transaction or bound pointer outlives a request. */
+void db_reset_all(struct db *db);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  begin and commit map failures
+ * through db_fail(). */
+enum err db_begin(struct db *db, char *detail, size_t len);
+enum err db_commit(struct db *db, char *detail, size_t len);
+void db_rollback(struct db *db);
+
+/*
+ * Maps a failing SQLite result code: SQLITE_BUSY / SQLITE_LOCKED to
+ * ERR_BUSY, anything else to ERR_INTERNAL.  Logs the SQLite message with
+ * what (the caller's step); detail gets a message safe to show users.
+ */
+enum err db_fail(struct db *db, int rc, const char *what, char *detail,
+    size_t len);
+
+#endif

@@ -1,0 +1,162 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+enum err
+api_body(struct api_call *call, json_object **obj)
+{
+	return model_parse_json(call->req->body ? call->req->body : "",
+	    call->req->body_len, obj, call->detail, sizeof call->detail);
+}
+
+enum err
+api_list_params(struct api_call *call, const char *filter4[4])
+{
+	static const char *const allowed[] = { "filter", "sort",
+		"page[number]", "page[size]", NULL };
+	enum err e;
+
+	e = http_params_allowed(call->req, allowed, call->detail,
+	    sizeof call->detail);
+	if (e != ERR_OK)
+		return e;
+	filter4[0] = http_param(call->req, "filter");
+	filter4[1] = http_param(call->req, "sort");
+	filter4[2] = http_param(call->req, "page[number]");
+	filter4[3] = http_param(call->req, "page[size]");
+	return ERR_OK;
+}
+
+enum err
+api_reply(struct api_call *call, json_object *obj)
+{
+	enum err e = http_respond_json(call->res, 200, obj);
+
+	json_object_put(obj);
+	if (e != ERR_OK)
+		return err_set(call->detail, sizeof call->detail, ERR_INTERNAL,
+		    "the answer could not be serialised");
+	return ERR_OK;
+}
+
+/* Which handler serves a route and method.  Wildcards mean "any" and
+ * turn a single job into a list of executions across jobs. */
+static enum err (*api_handler(const struct route *r,
+    enum http_method m))(struct api_call *)
+{
+	int get = m == HTTP_GET || m == HTTP_HEAD;
+
+	switch (r->kind) {
+	case ROUTE_OPERATIONS:
+		return get ? api_operation_list : api_operation_put;
+	case ROUTE_OPERATION:
+		if (get)
+			return api_operation_get;
+		return m == HTTP_PUT ? api_job_put : api_operation_delete;
+	case ROUTE_JOBS:
+		return api_job_list;
+	case ROUTE_JOB:
+		if (get)
+			return r->wildcard ? api_execution_list : api_job_get;
+		return m == HTTP_POST ? api_job_status : api_job_delete;
+	case ROUTE_EXECUTIONS:
+		return api_execution_list;
+	default:
+		return NULL;
+	}
+}
+
+/* Routing checks that come before any handler runs. */
+static enum err
+api_check_route(struct api_call *call)
+{
+	const struct route *r = call->route;
+	enum http_method m = call->req->method;
+
+	if (!route_allows(r->kind, m)) {
+		snprintf(call->res->allow, sizeof call->res->allow, "%s",
+		    route_allow_header(r->kind));
+		return err_set(call->detail, sizeof call->detail, ERR_METHOD,
+		    "%.15s is not allowed here; allowed: %s",
+		    call->req->method_name[0] ? call->req->method_name : "?",
+		    route_allow_header(r->kind));
+	}
+	if (r->wildcard && m != HTTP_GET && m != HTTP_HEAD)
+		return err_set(call->detail, sizeof call->detail, ERR_BAD_PATH,
+		    "'*' wildcards are allowed only when listing with GET");
+	if (r->wildcard && r->kind == ROUTE_OPERATION)
+		return err_set(call->detail, sizeof call->detail, ERR_BAD_PATH,
+		    "'*' wildcards select jobs or executions; list "
+		    "operations with GET %s/", ROUTE_BASE);
+	return ERR_OK;
+}
+
+static enum err
+api_dispatch(struct api_call *call, const struct http_io *io)
+{
+	struct http_request *req = call->req;
+	enum err e;
+
+	e = route_match(req->path, (struct route *)call->route, call->detail,
+	    sizeof call->detail);
+	if (e != ERR_OK)
+		return e;
+	e = api_check_route(call);
+	if (e != ERR_OK)
+		return e;
+	if (req->method == HTTP_PUT) {
+		e = http_read_body(req, io, call->api->conf->max_body_bytes,
+		    call->detail, sizeof call->detail);
+		if (e != ERR_OK)
+			return e;
+	}
+	return api_handler(call->route, req->method)(call);
+}
+
+static void
+api_log(const struct api_call *call, enum err e)
+{
+	char id[160], path[300];
+
+	log_info("event=request request_id=%s method=%.15s path=%s status=%d",
+	    log_quote(call->req->request_id, id, sizeof id),
+	    call->req->method_name,
+	    log_quote(call->req->path ? call->req->path : "", path,
+		sizeof path),
+	    e == ERR_OK ? call->res->status : http_status_of(e));
+}
+
+void
+api_serve(struct api *api, const struct http_io *io,
+    struct http_request *req, struct http_response *res)
+{
+	struct route route;
+	struct api_call call;
+	enum err e;
+
+	memset(&call, 0, sizeof call);
+	memset(&route, 0, sizeof route);
+	call.api = api;
+	call.req = req;
+	call.route = &route;
+	call.res = res;
+
+	e = http_read_head(req, io, api->conf->require_headers, call.detail,
+	    sizeof call.detail);
+	if (e == ERR_OK)
+		e = api_dispatch(&call, io);
+	if (e != ERR_OK) {
+		http_respond_problem(res, e, call.detail, req->request_id,
+		    call.fe.field[0] ? call.fe.field : NULL,
+		    call.fe.field[0] ? call.fe.message : NULL);
+	}
+	if (e != ERR_OK && http_status_of(e) >= 500)
+		log_warnx("event=request_failed code=%d", (int)e);
+	api_log(&call, e);
+
+	/* Nothing read for this request may outlive it. */
+	db_reset_all(&api->db);
+	route_free(&route);
+}

@@ -1,0 +1,266 @@
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+
+/* The SQL of each statement of enum db_stmt. */
+static const char *const db_sql[DB_STMT__MAX] = {
+	[DB_OPERATION_GET] = "SELECT " DB_OPERATION_COLUMNS
+			     " FROM operation o "
+			     "WHERE o.type = ? AND o.definition = ?",
+	[DB_OPERATION_GET_BY_ID] = "SELECT " DB_OPERATION_COLUMNS
+				   " FROM operation o WHERE o.id = ?",
+	[DB_OPERATION_INSERT] = "INSERT INTO operation (type, definition, "
+				"info, backoff, created_at, updated_at) "
+				"VALUES (?, ?, ?, ?, ?, ?)",
+	[DB_OPERATION_UPDATE] = "UPDATE operation SET info = ?, backoff = ?, "
+				"updated_at = ? WHERE id = ?",
+	[DB_OPERATION_DELETE] = "DELETE FROM operation WHERE id = ?",
+	[DB_OPERATION_HAS_JOBS] = "SELECT EXISTS (SELECT 1 FROM job "
+				  "WHERE operation_id = ?)",
+	[DB_OPERATION_CLAMP_JOBS] = "UPDATE job SET current_delay_ms = "
+				    "max(?1, min(?2, current_delay_ms)) "
+				    "WHERE operation_id = ?3 AND "
+				    "json_extract(info, '$.backoff') IS NULL",
+	[DB_JOB_GET] = "SELECT " DB_JOB_COLUMNS " FROM job j "
+		       "JOIN operation o ON o.id = j.operation_id "
+		       "WHERE o.type = ? AND o.definition = ? AND j.name = ?",
+	[DB_JOB_INSERT] = "INSERT INTO job (operation_id, name, revision, "
+			  "status, info, current_delay_ms, due_at, "
+			  "created_at, updated_at) "
+			  "VALUES (?, ?, 1, 'EXECUTING', ?, ?, ?, ?, ?)",
+	[DB_JOB_UPDATE] = "UPDATE job SET info = ?, revision = revision + 1, "
+			  "current_delay_ms = ?, updated_at = ? WHERE id = ?",
+	[DB_JOB_DELETE] = "DELETE FROM job WHERE id = ?",
+	[DB_JOB_SET_STATUS] = "UPDATE job SET status = ?, "
+			      "current_delay_ms = ?, due_at = ?, "
+			      "updated_at = ? WHERE id = ?",
+	[DB_EXECUTION_RECENT] = "SELECT " DB_EXECUTION_COLUMNS
+				DB_EXECUTION_FROM " WHERE e.job_id = ? "
+				"ORDER BY e.id DESC LIMIT 20",
+};
+
+/* Runs one pragma or statement without rows; logs and returns rc. */
+static int
+db_exec(struct db *db, const char *sql, char *err, size_t len)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = sqlite3_exec(db->handle, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		snprintf(err, len, "%s: %s", sql,
+		    msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return rc;
+}
+
+/*
+ * Switching to WAL needs a moment of exclusive access; when several
+ * responders start at once the busy handler is not always consulted for
+ * it, so retry for about the busy timeout.
+ */
+static int
+db_set_wal(struct db *db, const struct conf *conf, char *err, size_t len)
+{
+	int64_t waited;
+	int rc = SQLITE_BUSY;
+
+	for (waited = 0; waited <= conf->busy_timeout_ms; waited += 10) {
+		rc = db_exec(db, "PRAGMA journal_mode = WAL", err, len);
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			return rc;
+		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+	return rc;
+}
+
+static int
+db_configure(struct db *db, const struct conf *conf, char *err, size_t len)
+{
+	int rc;
+
+	sqlite3_busy_timeout(db->handle, (int)conf->busy_timeout_ms);
+	sqlite3_extended_result_codes(db->handle, 0);
+	rc = db_set_wal(db, conf, err, len);
+	if (rc == SQLITE_OK)
+		rc = db_exec(db, "PRAGMA foreign_keys = ON", err, len);
+	if (rc == SQLITE_OK)
+		rc = db_exec(db, conf->synchronous_full ?
+			"PRAGMA synchronous = FULL" :
+			"PRAGMA synchronous = NORMAL", err, len);
+	return rc;
+}
+
+static int
+db_user_version(struct db *db, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db->handle, "PRAGMA user_version", -1, &st,
+	    NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Applies migrations past the recorded version in one transaction;
+ * whoever takes the write lock first does the work, the others find
+ * nothing left to do. */
+static int
+db_migrate(struct db *db, char *err, size_t len)
+{
+	char pragma[64];
+	int version = 0, rc, i;
+
+	rc = db_exec(db, "BEGIN IMMEDIATE", err, len);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = db_user_version(db, &version);
+	if (rc != SQLITE_OK) {
+		snprintf(err, len, "cannot read the schema version: %s",
+		    sqlite3_errmsg(db->handle));
+		goto fail;
+	}
+	if (version > db_migration_count) {
+		snprintf(err, len, "the database has schema version %d, newer "
+		    "than this program knows (%d): upgrade ledgerops",
+		    version, db_migration_count);
+		rc = SQLITE_ERROR;
+		goto fail;
+	}
+	for (i = version; i < db_migration_count; i++) {
+		rc = db_exec(db, db_migrations[i], err, len);
+		if (rc != SQLITE_OK)
+			goto fail;
+		log_info("event=migrated version=%d", i + 1);
+	}
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d",
+	    db_migration_count);
+	if ((rc = db_exec(db, pragma, err, len)) != SQLITE_OK ||
+	    (rc = db_exec(db, "COMMIT", err, len)) != SQLITE_OK)
+		goto fail;
+	return SQLITE_OK;
+fail:
+	sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int
+db_open(struct db *db, const struct conf *conf, char *err, size_t len)
+{
+	int rc;
+
+	memset(db, 0, sizeof *db);
+	rc = sqlite3_open_v2(conf->db_path, &db->handle,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, len, "%s: %s", conf->db_path,
+		    db->handle ? sqlite3_errmsg(db->handle) :
+				 sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (db_configure(db, conf, err, len) != SQLITE_OK ||
+	    db_migrate(db, err, len) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	db_close(db);
+	return -1;
+}
+
+void
+db_close(struct db *db)
+{
+	int i;
+
+	for (i = 0; i < DB_STMT__MAX; i++)
+		sqlite3_finalize(db->stmt[i]);
+	sqlite3_close(db->handle);
+	memset(db, 0, sizeof *db);
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, enum db_stmt id)
+{
+	int rc;
+
+	if (db->stmt[id] != NULL)
+		return db->stmt[id];
+	rc = sqlite3_prepare_v3(db->handle, db_sql[id], -1,
+	    SQLITE_PREPARE_PERSISTENT, &db->stmt[id], NULL);
+	if (rc != SQLITE_OK) {
+		log_warnx("event=prepare_failed stmt=%d sqlite=\"%s\"", (int)id,
+		    sqlite3_errmsg(db->handle));
+		db->stmt[id] = NULL;
+	}
+	return db->stmt[id];
+}
+
+void
+db_reset_all(struct db *db)
+{
+	int i;
+
+	for (i = 0; i < DB_STMT__MAX; i++) {
+		if (db->stmt[i] == NULL)
+			continue;
+		sqlite3_reset(db->stmt[i]);
+		sqlite3_clear_bindings(db->stmt[i]);
+	}
+}
+
+enum err
+db_fail(struct db *db, int rc, const char *what, char *detail, size_t len)
+{
+	int primary = rc & 0xff;
+
+	if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+		return err_set(detail, len, ERR_BUSY,
+		    "the database stayed locked past the busy timeout; "
+		    "retry shortly");
+	log_warnx("event=sqlite_error step=%s rc=%d sqlite=\"%s\"", what, rc,
+	    sqlite3_errmsg(db->handle));
+	return err_set(detail, len, ERR_INTERNAL,
+	    "the service failed to complete the request");
+}
+
+enum err
+db_begin(struct db *db, char *detail, size_t len)
+{
+	int rc;
+
+	rc = sqlite3_exec(db->handle, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "begin", detail, len);
+	return ERR_OK;
+}
+
+enum err
+db_commit(struct db *db, char *detail, size_t len)
+{
+	int rc;
+
+	rc = sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		enum err e = db_fail(db, rc, "commit", detail, len);
+
+		db_rollback(db);
+		return e;
+	}
+	return ERR_OK;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->handle))
+		sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL);
+}

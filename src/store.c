@@ -1,0 +1,360 @@
+#define _GNU_SOURCE /* asprintf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+/* Adds val under key; a NULL val (failed allocation) or a failed add
+ * clears *ok, so that builders check once at the end. */
+static void
+store_add(json_object *obj, const char *key, json_object *val, int *ok)
+{
+	if (val == NULL || json_object_object_add(obj, key, val) != 0) {
+		json_object_put(val);
+		*ok = 0;
+	}
+}
+
+/* Finishes a builder: the object when every step worked, else NULL. */
+static json_object *
+store_done(json_object *obj, int ok)
+{
+	if (ok)
+		return obj;
+	json_object_put(obj);
+	return NULL;
+}
+
+json_object *
+store_json_column(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+
+	if (text == NULL)
+		return NULL;
+	return json_tokener_parse(text);
+}
+
+json_object *
+store_time_column(sqlite3_stmt *st, int col)
+{
+	char buf[MODEL_TIME_LEN];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_object_new_null();
+	model_format_time(sqlite3_column_int64(st, col), buf);
+	return json_object_new_string(buf);
+}
+
+char *
+store_address_string(const char *type, const char *definition,
+    const char *name)
+{
+	char *t = http_encode_segment(type);
+	char *d = http_encode_segment(definition);
+	char *n = http_encode_segment(name);
+	char *out = NULL;
+	size_t len;
+
+	if (t != NULL && d != NULL && n != NULL) {
+		len = strlen(t) + strlen(d) + strlen(n) + 3;
+		out = malloc(len);
+		if (out != NULL)
+			snprintf(out, len, "%s/%s/%s", t, d, n);
+	}
+	free(t);
+	free(d);
+	free(n);
+	return out;
+}
+
+json_object *
+store_operation_elem(sqlite3_stmt *st, int col)
+{
+	json_object *o = json_object_new_object();
+	int ok = o != NULL;
+
+	if (!ok)
+		return NULL;
+	store_add(o, "@type", json_object_new_string(MODEL_OPERATION_ELEM_TYPE),
+	    &ok);
+	store_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, col)),
+	    &ok);
+	store_add(o, "created_at", store_time_column(st, col + 5), &ok);
+	store_add(o, "updated_at", store_time_column(st, col + 6), &ok);
+	store_add(o, "backoff", store_json_column(st, col + 4), &ok);
+	store_add(o, "info", store_json_column(st, col + 3), &ok);
+	return store_done(o, ok);
+}
+
+/* The job's info with the operation's backoff filled in when the job
+ * gives none of its own. */
+static json_object *
+store_job_info(sqlite3_stmt *st, int col)
+{
+	json_object *info = store_json_column(st, col + 3);
+	json_object *own;
+
+	if (info == NULL)
+		return NULL;
+	if (json_object_object_get_ex(info, "backoff", &own))
+		return info;
+	if (json_object_object_add(info, "backoff",
+		store_json_column(st, col + 8 + 4)) != 0) {
+		json_object_put(info);
+		return NULL;
+	}
+	return info;
+}
+
+json_object *
+store_job_elem(sqlite3_stmt *st, int col)
+{
+	json_object *j = json_object_new_object();
+	int ok = j != NULL;
+
+	if (!ok)
+		return NULL;
+	store_add(j, "@type", json_object_new_string(MODEL_JOB_ELEM_TYPE), &ok);
+	store_add(j, "id", json_object_new_int64(sqlite3_column_int64(st, col)),
+	    &ok);
+	store_add(j, "revision",
+	    json_object_new_int64(sqlite3_column_int64(st, col + 1)), &ok);
+	store_add(j, "status",
+	    json_object_new_string((const char *)sqlite3_column_text(st,
+		col + 2)),
+	    &ok);
+	store_add(j, "created_at", store_time_column(st, col + 4), &ok);
+	store_add(j, "updated_at", store_time_column(st, col + 5), &ok);
+	store_add(j, "info", store_job_info(st, col), &ok);
+	store_add(j, "operation", store_operation_elem(st, col + 8), &ok);
+	return store_done(j, ok);
+}
+
+static json_object *
+store_execution_address(sqlite3_stmt *st, int col)
+{
+	char *a = store_address_string(
+	    (const char *)sqlite3_column_text(st, col),
+	    (const char *)sqlite3_column_text(st, col + 1),
+	    (const char *)sqlite3_column_text(st, col + 2));
+	json_object *s = a ? json_object_new_string(a) : NULL;
+
+	free(a);
+	return s;
+}
+
+/* A nullable text column as a JSON string or null. */
+static json_object *
+store_text_or_null(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+
+	return t ? json_object_new_string(t) : json_object_new_null();
+}
+
+json_object *
+store_execution_elem(sqlite3_stmt *st, int col)
+{
+	json_object *e = json_object_new_object();
+	json_object *result;
+	int ok = e != NULL;
+
+	if (!ok)
+		return NULL;
+	store_add(e, "id", json_object_new_int64(sqlite3_column_int64(st, col)),
+	    &ok);
+	store_add(e, "address", store_execution_address(st, col + 12), &ok);
+	store_add(e, "ordinal",
+	    json_object_new_int64(sqlite3_column_int64(st, col + 1)), &ok);
+	store_add(e, "revision",
+	    json_object_new_int64(sqlite3_column_int64(st, col + 2)), &ok);
+	store_add(e, "status", store_text_or_null(st, col + 3), &ok);
+	store_add(e, "parameters", store_json_column(st, col + 4), &ok);
+	store_add(e, "roles", store_json_column(st, col + 5), &ok);
+	store_add(e, "response_code", store_text_or_null(st, col + 6), &ok);
+	result = sqlite3_column_type(st, col + 7) == SQLITE_NULL ?
+	    json_object_new_null() :
+	    store_json_column(st, col + 7);
+	store_add(e, "result", result, &ok);
+	store_add(e, "created_at", store_time_column(st, col + 8), &ok);
+	store_add(e, "started_at", store_time_column(st, col + 9), &ok);
+	store_add(e, "stopped_at", store_time_column(st, col + 10), &ok);
+	store_add(e, "updated_at", store_time_column(st, col + 11), &ok);
+	return store_done(e, ok);
+}
+
+/* Prepares one list statement: columns or count(*), with the filter. */
+static enum err
+store_list_prepare(struct db *db, const struct query *q, const char *select,
+    const char *from_where, int paged, sqlite3_stmt **st, char *detail,
+    size_t len)
+{
+	char *sql = NULL;
+	int n, rc;
+
+	n = paged ? asprintf(&sql, "SELECT %s%s AND (%s) ORDER BY %s "
+				   "LIMIT ? OFFSET ?", select, from_where,
+			q->where, q->order_by) :
+		    asprintf(&sql, "SELECT %s%s AND (%s)", select, from_where,
+			q->where);
+	if (n < 0)
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	rc = sqlite3_prepare_v2(db->handle, sql, -1, st, NULL);
+	free(sql);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "list_prepare", detail, len);
+	return ERR_OK;
+}
+
+static int
+store_list_bind(sqlite3_stmt *st, const char *const *base, int nbase,
+    const struct query *q)
+{
+	int i;
+
+	for (i = 0; i < nbase; i++)
+		if (sqlite3_bind_text(st, i + 1, base[i], -1,
+			SQLITE_STATIC) != SQLITE_OK)
+			return -1;
+	return query_bind(q, st, nbase + 1);
+}
+
+static enum err
+store_list_count(struct db *db, const struct query *q, const char *from_where,
+    const char *const *base, int nbase, int64_t *total, char *detail,
+    size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	enum err e;
+	int rc;
+
+	e = store_list_prepare(db, q, "count(*)", from_where, 0, &st, detail,
+	    len);
+	if (e != ERR_OK)
+		return e;
+	if (store_list_bind(st, base, nbase, q) < 0)
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*total = sqlite3_column_int64(st, 0);
+	else
+		e = db_fail(db, rc, "list_count", detail, len);
+	sqlite3_finalize(st);
+	return e;
+}
+
+static enum err
+store_list_rows(struct db *db, const struct query *q, const char *columns,
+    const char *from_where, const char *const *base, int nbase,
+    json_object *(*elem)(sqlite3_stmt *, int), json_object *data,
+    char *detail, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	enum err e;
+	int rc, next;
+
+	e = store_list_prepare(db, q, columns, from_where, 1, &st, detail, len);
+	if (e != ERR_OK)
+		return e;
+	next = store_list_bind(st, base, nbase, q);
+	if (next < 0 || sqlite3_bind_int64(st, next, q->page_size) ||
+	    sqlite3_bind_int64(st, next + 1,
+		(q->page_number - 1) * q->page_size)) {
+		sqlite3_finalize(st);
+		return db_fail(db, SQLITE_ERROR, "list_bind", detail, len);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_object *item = elem(st, 0);
+
+		if (item == NULL || json_object_array_add(data, item) != 0) {
+			json_object_put(item);
+			sqlite3_finalize(st);
+			return err_set(detail, len, ERR_INTERNAL,
+			    "out of memory");
+		}
+	}
+	if (rc != SQLITE_DONE)
+		e = db_fail(db, rc, "list_step", detail, len);
+	sqlite3_finalize(st);
+	return e;
+}
+
+static json_object *
+store_page_info(const struct query *q, int64_t total)
+{
+	json_object *p = json_object_new_object();
+	int ok = p != NULL;
+
+	if (!ok)
+		return NULL;
+	store_add(p, "number", json_object_new_int64(q->page_number), &ok);
+	store_add(p, "size", json_object_new_int64(q->page_size), &ok);
+	store_add(p, "total_elements", json_object_new_int64(total), &ok);
+	store_add(p, "total_pages",
+	    json_object_new_int64((total + q->page_size - 1) / q->page_size),
+	    &ok);
+	return store_done(p, ok);
+}
+
+enum err
+store_list(struct db *db, const struct query_spec *spec, const char *columns,
+    const char *from_where, const char *const *base_binds, int nbase,
+    const char *const *filter4, json_object *(*elem)(sqlite3_stmt *, int),
+    json_object **page, char *detail, size_t len)
+{
+	struct query q;
+	json_object *out = NULL, *data = NULL;
+	int64_t total = 0;
+	enum err e;
+	int ok = 1;
+
+	e = query_compile(&q, spec, filter4[0], filter4[1], filter4[2],
+	    filter4[3], detail, len);
+	if (e != ERR_OK)
+		return e;
+
+	/* Both reads see one snapshot, so the count matches the rows. */
+	if (sqlite3_exec(db->handle, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		e = db_fail(db, sqlite3_errcode(db->handle), "list_begin",
+		    detail, len);
+		goto out;
+	}
+	data = json_object_new_array();
+	if (data == NULL) {
+		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	e = store_list_count(db, &q, from_where, base_binds, nbase, &total,
+	    detail, len);
+	if (e == ERR_OK)
+		e = store_list_rows(db, &q, columns, from_where, base_binds,
+		    nbase, elem, data, detail, len);
+	if (e != ERR_OK)
+		goto out;
+
+	out = json_object_new_object();
+	if (out == NULL) {
+		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	store_add(out, "data", data, &ok);
+	data = NULL;
+	store_add(out, "page", store_page_info(&q, total), &ok);
+	if (!ok)
+		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
+out:
+	sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL);
+	json_object_put(data);
+	if (e != ERR_OK) {
+		json_object_put(out);
+		out = NULL;
+	}
+	*page = out;
+	query_free(&q);
+	return e;
+}

@@ -1,0 +1,520 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+#define STORE_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* What the job statements read besides the element. */
+struct store_job_row {
+	int64_t id;
+	int64_t revision;
+	int64_t delay_ms;
+	enum job_status status;
+	struct backoff backoff;	/* effective: the job's own or inherited */
+	char *info;		/* stored info text, owned */
+};
+
+/* Columns of DB_JOB_COLUMNS that the writers need. */
+enum { COL_ID = 0, COL_REVISION = 1, COL_STATUS = 2, COL_INFO = 3,
+	COL_DELAY = 6, COL_OP_BACKOFF = 8 + 4 };
+
+/* The job's own backoff when its info has one, else the operation's. */
+static int
+store_job_backoff(sqlite3_stmt *st, struct backoff *b)
+{
+	json_object *info = store_json_column(st, COL_INFO);
+	json_object *op = store_json_column(st, COL_OP_BACKOFF);
+	json_object *own = NULL;
+	int rc;
+
+	if (info != NULL)
+		json_object_object_get_ex(info, "backoff", &own);
+	rc = model_backoff_from_json(own ? own : op, "backoff", b, NULL);
+	json_object_put(info);
+	json_object_put(op);
+	return rc == ERR_OK ? 0 : -1;
+}
+
+static enum err
+store_job_read_row(struct db *db, sqlite3_stmt *st, struct store_job_row *row,
+    json_object **elem, char *detail, size_t len)
+{
+	const char *status = (const char *)sqlite3_column_text(st, COL_STATUS);
+
+	row->id = sqlite3_column_int64(st, COL_ID);
+	row->revision = sqlite3_column_int64(st, COL_REVISION);
+	row->delay_ms = sqlite3_column_int64(st, COL_DELAY);
+	row->status = (enum job_status)model_lookup(job_status_names,
+	    JOB_STATUS__MAX, status ? status : "");
+	row->info = strdup((const char *)sqlite3_column_text(st, COL_INFO));
+	if (row->info == NULL || store_job_backoff(st, &row->backoff) != 0)
+		return db_fail(db, SQLITE_CORRUPT, "job_row", detail, len);
+	if (elem != NULL && (*elem = store_job_elem(st, 0)) == NULL)
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	return ERR_OK;
+}
+
+/* Finds the job at address a; row and elem may be NULL. */
+static enum err
+store_job_find(struct db *db, const struct store_address *a,
+    struct store_job_row *row, json_object **elem, char *detail, size_t len)
+{
+	sqlite3_stmt *st = db_stmt(db, DB_JOB_GET);
+	struct store_job_row scratch;
+	enum err e = ERR_OK;
+	int rc;
+
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	memset(row ? row : &scratch, 0, sizeof scratch);
+	if (sqlite3_bind_text(st, 1, a->type, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 2, a->definition, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 3, a->name, -1, SQLITE_STATIC))
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		e = store_job_read_row(db, st, row ? row : &scratch, elem,
+		    detail, len);
+	else if (rc == SQLITE_DONE)
+		e = err_set(detail, len, ERR_JOB_NOT_FOUND,
+		    "job %.255s/%.255s/%.255s does not exist", a->type,
+		    a->definition, a->name);
+	else
+		e = db_fail(db, rc, "job_get", detail, len);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (row == NULL)
+		free(scratch.info);
+	return e;
+}
+
+/*
+ * Whether an If-Match value accepts revision: "*", or a list of entity
+ * tags ("3", W/"3", 3) one of which is the revision.
+ */
+static int
+store_if_match(const char *if_match, int64_t revision, int exists)
+{
+	char want[32];
+	const char *p = if_match;
+
+	if (if_match == NULL)
+		return 1;
+	if (!exists)
+		return 0;
+	snprintf(want, sizeof want, "%lld", (long long)revision);
+	while (*p != '\0') {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (*p == '"')
+			p++;
+		n = strcspn(p, "\", \t");
+		if ((n == 1 && *p == '*') ||
+		    (n == strlen(want) && strncmp(p, want, n) == 0))
+			return 1;
+		p += n;
+		p += strspn(p, "\"");
+		if (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
+			break;
+	}
+	return 0;
+}
+
+static enum err
+store_job_precondition(const char *if_match, int64_t revision, int exists,
+    char *detail, size_t len)
+{
+	if (store_if_match(if_match, revision, exists))
+		return ERR_OK;
+	if (!exists)
+		return err_set(detail, len, ERR_REVISION_MISMATCH,
+		    "If-Match was given but the job does not exist");
+	return err_set(detail, len, ERR_REVISION_MISMATCH,
+	    "If-Match %.40s does not match the job's revision %lld",
+	    if_match, (long long)revision);
+}
+
+/* Finds the operation's id and its backoff, for a new job. */
+static enum err
+store_job_operation(struct db *db, const struct store_address *a,
+    int64_t *op_id, struct backoff *op_backoff, char *detail, size_t len)
+{
+	sqlite3_stmt *st = db_stmt(db, DB_OPERATION_GET);
+	json_object *bj = NULL;
+	enum err e = ERR_OK;
+	int rc;
+
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	if (sqlite3_bind_text(st, 1, a->type, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 2, a->definition, -1, SQLITE_STATIC))
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*op_id = sqlite3_column_int64(st, 0);
+		bj = store_json_column(st, 4);
+		if (model_backoff_from_json(bj, "backoff", op_backoff, NULL))
+			e = db_fail(db, SQLITE_CORRUPT, "op_backoff", detail,
+			    len);
+	} else if (rc == SQLITE_DONE) {
+		e = err_set(detail, len, ERR_OPERATION_NOT_FOUND,
+		    "operation %.255s/%.255s does not exist", a->type,
+		    a->definition);
+	} else {
+		e = db_fail(db, rc, "operation_get", detail, len);
+	}
+	json_object_put(bj);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return e;
+}
+
+static enum err
+store_job_insert(struct db *db, int64_t op_id, const char *name,
+    const char *info, const struct backoff *b, char *detail, size_t len)
+{
+	sqlite3_stmt *st = db_stmt(db, DB_JOB_INSERT);
+	int64_t now = model_now_ms();
+	int rc;
+
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	if (sqlite3_bind_int64(st, 1, op_id) ||
+	    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 3, info, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 4, b->initial_ms) ||
+	    sqlite3_bind_int64(st, 5, now + b->initial_ms) ||
+	    sqlite3_bind_int64(st, 6, now) || sqlite3_bind_int64(st, 7, now))
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, rc, "job_insert", detail, len);
+	return ERR_OK;
+}
+
+/* Replaces the info of an existing job; the revision grows only when
+ * the info really changes, and the current delay is clamped into the
+ * (possibly new) backoff bounds. */
+static enum err
+store_job_update(struct db *db, const struct store_job_row *row,
+    const char *info, const struct backoff *b, char *detail, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (strcmp(row->info, info) == 0)
+		return ERR_OK;
+	st = db_stmt(db, DB_JOB_UPDATE);
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	if (sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 2, backoff_clamp(b, row->delay_ms)) ||
+	    sqlite3_bind_int64(st, 3, model_now_ms()) ||
+	    sqlite3_bind_int64(st, 4, row->id))
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, rc, "job_update", detail, len);
+	return ERR_OK;
+}
+
+static enum err
+store_job_upsert(struct db *db, struct store_address *a,
+    json_object *info, const char *if_match, char *detail, size_t len)
+{
+	struct store_job_row row = { 0 };
+	struct backoff own, op_backoff;
+	const char *text = json_object_to_json_string_ext(info,
+	    STORE_JSON_FLAGS);
+	int has_own = 0;
+	int64_t op_id = 0, timeout = 0;
+	enum err e;
+
+	if (text == NULL ||
+	    model_job_info_check(info, &a->name, &has_own, &own, &timeout,
+		NULL) != ERR_OK)
+		return err_set(detail, len, ERR_INTERNAL, "unvalidated job");
+	e = store_job_operation(db, a, &op_id, &op_backoff, detail, len);
+	if (e != ERR_OK)
+		return e;
+	e = store_job_find(db, a, &row, NULL, detail, len);
+	if (e == ERR_JOB_NOT_FOUND) {
+		e = store_job_precondition(if_match, 0, 0, detail, len);
+		if (e == ERR_OK)
+			e = store_job_insert(db, op_id, a->name, text,
+			    has_own ? &own : &op_backoff, detail, len);
+	} else if (e == ERR_OK) {
+		e = store_job_precondition(if_match, row.revision, 1, detail,
+		    len);
+		if (e == ERR_OK)
+			e = store_job_update(db, &row, text,
+			    has_own ? &own : &op_backoff, detail, len);
+	}
+	free(row.info);
+	return e;
+}
+
+enum err
+store_job_put(struct db *db, const struct store_address *addr,
+    json_object *info, const char *if_match, json_object **elem,
+    int64_t *revision, char *detail, size_t len)
+{
+	struct store_address a = *addr;
+	struct store_job_row row = { 0 };
+	enum err e;
+
+	e = db_begin(db, detail, len);
+	if (e != ERR_OK)
+		return e;
+	e = store_job_upsert(db, &a, info, if_match, detail, len);
+	if (e == ERR_OK)
+		e = store_job_find(db, &a, &row, elem, detail, len);
+	if (e != ERR_OK) {
+		db_rollback(db);
+		free(row.info);
+		return e;
+	}
+	*revision = row.revision;
+	free(row.info);
+	return db_commit(db, detail, len);
+}
+
+static enum err
+store_job_with_executions(struct db *db, int64_t job_id, json_object *elem,
+    char *detail, size_t len)
+{
+	json_object *list = NULL;
+	enum err e;
+
+	e = store_execution_recent(db, job_id, &list, detail, len);
+	if (e != ERR_OK)
+		return e;
+	if (json_object_object_add(elem, "executions", list) != 0 ||
+	    json_object_object_add(elem, "@type",
+		json_object_new_string(MODEL_JOB_DATA_TYPE)) != 0)
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	return ERR_OK;
+}
+
+enum err
+store_job_get(struct db *db, const struct store_address *a,
+    int with_executions, json_object **elem, int64_t *revision,
+    char *detail, size_t len)
+{
+	struct store_job_row row = { 0 };
+	enum err e;
+
+	/* The job and its executions come from one snapshot. */
+	if (sqlite3_exec(db->handle, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, sqlite3_errcode(db->handle), "begin",
+		    detail, len);
+	*elem = NULL;
+	e = store_job_find(db, a, &row, elem, detail, len);
+	if (e == ERR_OK && with_executions)
+		e = store_job_with_executions(db, row.id, *elem, detail, len);
+	sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL);
+	if (e != ERR_OK) {
+		json_object_put(*elem);
+		*elem = NULL;
+	}
+	if (revision != NULL)
+		*revision = row.revision;
+	free(row.info);
+	return e;
+}
+
+enum err
+store_job_delete(struct db *db, const struct store_address *a,
+    const char *if_match, json_object **elem, char *detail, size_t len)
+{
+	struct store_job_row row = { 0 };
+	sqlite3_stmt *st = db_stmt(db, DB_JOB_DELETE);
+	enum err e;
+	int rc;
+
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	*elem = NULL;
+	e = db_begin(db, detail, len);
+	if (e != ERR_OK)
+		return e;
+	e = store_job_find(db, a, &row, elem, detail, len);
+	if (e == ERR_OK)
+		e = store_job_precondition(if_match, row.revision, 1, detail,
+		    len);
+	if (e == ERR_OK) {
+		rc = sqlite3_bind_int64(st, 1, row.id) ? SQLITE_ERROR :
+							  sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			e = db_fail(db, rc, "job_delete", detail, len);
+	}
+	free(row.info);
+	if (e == ERR_OK)
+		e = db_commit(db, detail, len);
+	else
+		db_rollback(db);
+	if (e != ERR_OK) {
+		json_object_put(*elem);
+		*elem = NULL;
+	}
+	return e;
+}
+
+/* Starting or resuming resets the delay to initial and makes the first
+ * run due that much later; pausing and stopping unschedule the job. */
+static enum err
+store_job_write_status(struct db *db, const struct store_job_row *row,
+    enum job_status status, char *detail, size_t len)
+{
+	sqlite3_stmt *st = db_stmt(db, DB_JOB_SET_STATUS);
+	int64_t now = model_now_ms();
+	int executing = status == JOB_EXECUTING;
+	int rc;
+
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	if (sqlite3_bind_text(st, 1, job_status_names[status], -1,
+		SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 2,
+		executing ? row->backoff.initial_ms : row->delay_ms) ||
+	    (executing ? sqlite3_bind_int64(st, 3,
+			     now + row->backoff.initial_ms) :
+			 sqlite3_bind_null(st, 3)) ||
+	    sqlite3_bind_int64(st, 4, now) || sqlite3_bind_int64(st, 5, row->id))
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, rc, "job_status", detail, len);
+	return ERR_OK;
+}
+
+static json_object *
+store_status_answer(const struct store_address *a, enum job_status before,
+    enum job_status after)
+{
+	char *address = store_address_string(a->type, a->definition, a->name);
+	json_object *o = json_object_new_object();
+
+	if (address == NULL || o == NULL ||
+	    json_object_object_add(o, "address",
+		json_object_new_string(address)) ||
+	    json_object_object_add(o, "previous_status",
+		json_object_new_string(job_status_names[before])) ||
+	    json_object_object_add(o, "current_status",
+		json_object_new_string(job_status_names[after]))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	free(address);
+	return o;
+}
+
+enum err
+store_job_set_status(struct db *db, const struct store_address *a,
+    enum job_status status, json_object **answer, char *detail, size_t len)
+{
+	struct store_job_row row = { 0 };
+	enum err e;
+
+	e = db_begin(db, detail, len);
+	if (e != ERR_OK)
+		return e;
+	e = store_job_find(db, a, &row, NULL, detail, len);
+	if (e == ERR_OK && row.status != status)
+		e = store_job_write_status(db, &row, status, detail, len);
+	if (e == ERR_OK)
+		e = db_commit(db, detail, len);
+	else
+		db_rollback(db);
+	free(row.info);
+	if (e != ERR_OK)
+		return e;
+	*answer = store_status_answer(a, row.status, status);
+	if (*answer == NULL)
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	return ERR_OK;
+}
+
+/* Fields of the job list (documented in docs/API.md). */
+static const struct query_field store_job_fields[] = {
+	{ "id", "j.id", QUERY_INTEGER, 1, NULL, 0 },
+	{ "revision", "j.revision", QUERY_INTEGER, 1, NULL, 0 },
+	{ "status", "j.status", QUERY_TEXT, 1, job_status_names,
+	    JOB_STATUS__MAX },
+	{ "created_at", "j.created_at", QUERY_TIME, 1, NULL, 0 },
+	{ "updated_at", "j.updated_at", QUERY_TIME, 1, NULL, 0 },
+	{ "info.name", "j.name", QUERY_TEXT, 1, NULL, 0 },
+	{ "info.timeout_in_millis",
+	    "json_extract(j.info, '$.timeout_in_millis')", QUERY_INTEGER, 1,
+	    NULL, 0 },
+	{ "info.roles", "j.info, '$.roles'", QUERY_ROLES, 0, NULL, 0 },
+	{ "info.parameters", "j.info, '$.parameters'", QUERY_PARAMETERS, 0,
+	    NULL, 0 },
+	{ "operation.id", "o.id", QUERY_INTEGER, 1, NULL, 0 },
+	{ "operation.info.type", "o.type", QUERY_TEXT, 1, op_type_names,
+	    OP_TYPE__MAX },
+	{ "operation.info.definition", "o.definition", QUERY_TEXT, 1, NULL,
+	    0 },
+};
+
+static const struct query_spec store_job_spec = {
+	store_job_fields, sizeof store_job_fields / sizeof store_job_fields[0],
+	"j.id",
+};
+
+/* Narrows a list to the address's fixed segments; "*" matches any. */
+int
+store_address_where(const struct store_address *a, char *where, size_t len,
+    const char **binds)
+{
+	int n = 0;
+
+	snprintf(where, len, "%s", "");
+	if (a->type != NULL && strcmp(a->type, "*") != 0) {
+		strncat(where, " AND o.type = ?", len - strlen(where) - 1);
+		binds[n++] = a->type;
+	}
+	if (a->definition != NULL && strcmp(a->definition, "*") != 0) {
+		strncat(where, " AND o.definition = ?", len - strlen(where) - 1);
+		binds[n++] = a->definition;
+	}
+	if (a->name != NULL && strcmp(a->name, "*") != 0) {
+		strncat(where, " AND j.name = ?", len - strlen(where) - 1);
+		binds[n++] = a->name;
+	}
+	return n;
+}
+
+enum err
+store_job_list(struct db *db, const struct store_address *a,
+    const char *const *filter4, json_object **page, char *detail, size_t len)
+{
+	char from[256];
+	char narrow[96];
+	const char *binds[3];
+	int n = store_address_where(a, narrow, sizeof narrow, binds);
+
+	snprintf(from, sizeof from,
+	    " FROM job j JOIN operation o ON o.id = j.operation_id WHERE 1%s",
+	    narrow);
+	return store_list(db, &store_job_spec, DB_JOB_COLUMNS, from, binds, n,
+	    filter4, store_job_elem, page, detail, len);
+}
