@@ -7,6 +7,7 @@
 #define LEDGEROPS_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -58,6 +59,8 @@ enum db_stmt {
 struct db {
 	sqlite3 *handle;
 	sqlite3_stmt *stmt[DB_STMT__MAX];
+	int64_t busy_timeout_ms;
+	int64_t busy_since_ns;	/* CLOCK_MONOTONIC of the first retry */
 };
 
 /*

@@ -26,17 +26,25 @@ enum query_kind {
 	QUERY_INTEGER,		/* sql is an INTEGER column */
 	QUERY_TEXT,		/* sql is a TEXT column; '*' wildcards on ==, != */
 	QUERY_TIME,		/* sql is INTEGER ms since the epoch; values ISO 8601 */
-	QUERY_ROLES,		/* sql is json_each() arguments of a string array */
-	QUERY_PARAMETERS	/* sql is json_each() arguments of a string map */
+	QUERY_ROLES,		/* sql opens a membership test, see below */
+	QUERY_PARAMETERS	/* sql opens a keyed membership test */
 };
 
 /*
  * One filterable field.  name is the dotted JSON name ("info.name").  For
  * QUERY_PARAMETERS, name is a prefix ("info.parameters") and a selector
- * "info.parameters.KEY" addresses KEY.  For QUERY_ROLES and
- * QUERY_PARAMETERS, sql holds the arguments of json_each(), for example
- * "j.info, '$.roles'".  enum_names, when set, lists the values a TEXT
- * field can hold; other values are a 400.
+ * "info.parameters.KEY" addresses KEY.
+ *
+ * For QUERY_ROLES and QUERY_PARAMETERS, sql is the opening of a test that
+ * the compiler completes with the value comparison (" = ?", " GLOB ?",
+ * " IN (?,?)") and a closing parenthesis; != and =out= negate the whole
+ * test.  A PARAMETERS opening holds one ? for the key, bound first.
+ * Examples: "j.id IN (SELECT job_id FROM job_role WHERE role" and
+ * "EXISTS (SELECT 1 FROM json_each(e.parameters) WHERE key = ? AND value".
+ * The first form lets SQLite answer from an index.
+ *
+ * enum_names, when set, lists the values a TEXT field can hold; other
+ * values are a 400.
  */
 struct query_field {
 	const char *name;

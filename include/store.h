@@ -57,8 +57,11 @@ enum err store_job_put(struct db *db, const struct store_address *a,
     json_object *info, const char *if_match, json_object **elem,
     int64_t *revision, char *detail, size_t len);
 
+/* Deletes the job (its executions with it); *elem is the job as it was
+ * and *revision its last revision. */
 enum err store_job_delete(struct db *db, const struct store_address *a,
-    const char *if_match, json_object **elem, char *detail, size_t len);
+    const char *if_match, json_object **elem, int64_t *revision,
+    char *detail, size_t len);
 
 enum err store_job_set_status(struct db *db, const struct store_address *a,
     enum job_status status, json_object **answer, char *detail, size_t len);
@@ -91,6 +94,15 @@ json_object *store_execution_elem(sqlite3_stmt *st, int col);
 
 /* Parses stored JSON text (or NULL) into an object; NULL on failure. */
 json_object *store_json_column(sqlite3_stmt *st, int col);
+
+/*
+ * A column holding a JSON document that this program validated and
+ * serialised before storing it, wrapped so that json-c prints the text
+ * verbatim instead of parsing and printing it again; JSON null for SQL
+ * NULL.  Only for output: the wrapper is a string to anything but the
+ * serialiser.
+ */
+json_object *store_raw_column(sqlite3_stmt *st, int col);
 
 /* "2025-...Z" for a ms column, JSON null for SQL NULL. */
 json_object *store_time_column(sqlite3_stmt *st, int col);

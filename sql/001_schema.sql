@@ -19,7 +19,8 @@ CREATE TABLE job (
     revision         INTEGER NOT NULL,
     status           TEXT NOT NULL
                      CHECK (status IN ('EXECUTING', 'PAUSED', 'STOPPED')),
-    info             TEXT NOT NULL, -- as sent; backoff filled in on read
+    info             TEXT NOT NULL, -- as sent, with the backoff in effect
+    own_backoff      INTEGER NOT NULL, -- 0: info.backoff is the operation's
     current_delay_ms INTEGER NOT NULL,
     due_at           INTEGER,       -- next run; NULL unless EXECUTING
     last_ordinal     INTEGER NOT NULL DEFAULT 0,

@@ -14,12 +14,12 @@ api_body(struct api_call *call, json_object **obj)
 enum err
 api_list_params(struct api_call *call, const char *filter4[4])
 {
-	static const char *const allowed[] = { "filter", "sort",
-		"page[number]", "page[size]", NULL };
+	static const char *const allowed[] = {
+	    "filter", "sort", "page[number]", "page[size]", NULL};
 	enum err e;
 
-	e = http_params_allowed(call->req, allowed, call->detail,
-	    sizeof call->detail);
+	e = http_params_allowed(
+	    call->req, allowed, call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
 	filter4[0] = http_param(call->req, "filter");
@@ -43,8 +43,8 @@ api_reply(struct api_call *call, json_object *obj)
 
 /* Which handler serves a route and method.  Wildcards mean "any" and
  * turn a single job into a list of executions across jobs. */
-static enum err (*api_handler(const struct route *r,
-    enum http_method m))(struct api_call *)
+static enum err (*api_handler(const struct route *r, enum http_method m))(
+    struct api_call *)
 {
 	int get = m == HTTP_GET || m == HTTP_HEAD;
 
@@ -89,7 +89,8 @@ api_check_route(struct api_call *call)
 	if (r->wildcard && r->kind == ROUTE_OPERATION)
 		return err_set(call->detail, sizeof call->detail, ERR_BAD_PATH,
 		    "'*' wildcards select jobs or executions; list "
-		    "operations with GET %s/", ROUTE_BASE);
+		    "operations with GET %s/",
+		    ROUTE_BASE);
 	return ERR_OK;
 }
 
@@ -115,22 +116,36 @@ api_dispatch(struct api_call *call, const struct http_io *io)
 	return api_handler(call->route, req->method)(call);
 }
 
+/* Refused and failed requests are logged; served ones only at debug
+ * level, which keeps the hot path free of a write per request. */
 static void
 api_log(const struct api_call *call, enum err e)
 {
-	char id[160], path[300];
+	char id[160], path[300], detail[600];
+	int status = e == ERR_OK ? call->res->status : http_status_of(e);
 
-	log_info("event=request request_id=%s method=%.15s path=%s status=%d",
+	if (e == ERR_OK) {
+		log_debug("event=request request_id=%s method=%.15s path=%s "
+		          "status=%d",
+		    log_quote(call->req->request_id, id, sizeof id),
+		    call->req->method_name,
+		    log_quote(call->req->path ? call->req->path : "", path,
+		        sizeof path),
+		    status);
+		return;
+	}
+	log_info("event=request request_id=%s method=%.15s path=%s status=%d "
+	         "detail=%s",
 	    log_quote(call->req->request_id, id, sizeof id),
 	    call->req->method_name,
-	    log_quote(call->req->path ? call->req->path : "", path,
-		sizeof path),
-	    e == ERR_OK ? call->res->status : http_status_of(e));
+	    log_quote(
+	        call->req->path ? call->req->path : "", path, sizeof path),
+	    status, log_quote(call->detail, detail, sizeof detail));
 }
 
 void
-api_serve(struct api *api, const struct http_io *io,
-    struct http_request *req, struct http_response *res)
+api_serve(struct api *api, const struct http_io *io, struct http_request *req,
+    struct http_response *res)
 {
 	struct route route;
 	struct api_call call;
@@ -152,8 +167,6 @@ api_serve(struct api *api, const struct http_io *io,
 		    call.fe.field[0] ? call.fe.field : NULL,
 		    call.fe.field[0] ? call.fe.message : NULL);
 	}
-	if (e != ERR_OK && http_status_of(e) >= 500)
-		log_warnx("event=request_failed code=%d", (int)e);
 	api_log(&call, e);
 
 	/* Nothing read for this request may outlive it. */

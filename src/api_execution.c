@@ -20,8 +20,8 @@ api_execution_list(struct api_call *call)
 	if (strcmp(a.type, "*") != 0 &&
 	    model_lookup(op_type_names, OP_TYPE__MAX, a.type) < 0)
 		return err_set(call->detail, sizeof call->detail,
-		    ERR_OPERATION_NOT_FOUND,
-		    "%.255s is not an operation type", a.type);
+		    ERR_OPERATION_NOT_FOUND, "%.255s is not an operation type",
+		    a.type);
 	e = store_execution_list(&call->api->db, &a, filter4, &page,
 	    call->detail, sizeof call->detail);
 	if (e != ERR_OK)

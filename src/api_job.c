@@ -14,23 +14,25 @@ api_job_check_type(struct api_call *call, const struct store_address *a)
 		return err_set(call->detail, sizeof call->detail,
 		    ERR_OPERATION_NOT_FOUND,
 		    "operation %.255s/%.255s does not exist: %.255s is not an "
-		    "operation type", a->type, a->definition, a->type);
+		    "operation type",
+		    a->type, a->definition, a->type);
 	return err_set(call->detail, sizeof call->detail, ERR_JOB_NOT_FOUND,
 	    "job %.255s/%.255s/%.255s does not exist: %.255s is not an "
-	    "operation type", a->type, a->definition, a->name, a->type);
+	    "operation type",
+	    a->type, a->definition, a->name, a->type);
 }
 
 static enum err
-api_job_address(struct api_call *call, struct store_address *a,
-    const char *const *params)
+api_job_address(
+    struct api_call *call, struct store_address *a, const char *const *params)
 {
 	enum err e;
 
 	a->type = call->route->segment[0];
 	a->definition = call->route->segment[1];
 	a->name = call->route->segment[2];
-	e = http_params_allowed(call->req, params, call->detail,
-	    sizeof call->detail);
+	e = http_params_allowed(
+	    call->req, params, call->detail, sizeof call->detail);
 	if (e == ERR_OK)
 		e = api_job_check_type(call, a);
 	return e;
@@ -46,7 +48,7 @@ api_job_etag(struct api_call *call, int64_t revision)
 enum err
 api_job_put(struct api_call *call)
 {
-	static const char *const params[] = { NULL };
+	static const char *const params[] = {NULL};
 	struct store_address a;
 	json_object *info = NULL, *elem = NULL;
 	struct backoff b;
@@ -58,11 +60,11 @@ api_job_put(struct api_call *call)
 	if (e == ERR_OK)
 		e = api_body(call, &info);
 	if (e == ERR_OK) {
-		e = model_job_info_check(info, &a.name, &has_backoff, &b,
-		    &timeout, &call->fe);
+		e = model_job_info_check(
+		    info, &a.name, &has_backoff, &b, &timeout, &call->fe);
 		if (e != ERR_OK)
-			err_set(call->detail, sizeof call->detail, e,
-			    "%s: %s", call->fe.field, call->fe.message);
+			err_set(call->detail, sizeof call->detail, e, "%s: %s",
+			    call->fe.field, call->fe.message);
 	}
 	if (e == ERR_OK)
 		e = store_job_put(&call->api->db, &a, info, call->req->if_match,
@@ -91,8 +93,8 @@ api_job_list(struct api_call *call)
 	if (strcmp(a.type, "*") != 0 &&
 	    model_lookup(op_type_names, OP_TYPE__MAX, a.type) < 0)
 		return err_set(call->detail, sizeof call->detail,
-		    ERR_OPERATION_NOT_FOUND,
-		    "%.255s is not an operation type", a.type);
+		    ERR_OPERATION_NOT_FOUND, "%.255s is not an operation type",
+		    a.type);
 	e = store_job_list(&call->api->db, &a, filter4, &page, call->detail,
 	    sizeof call->detail);
 	if (e != ERR_OK)
@@ -120,7 +122,8 @@ api_job_data(struct api_call *call, int *with_executions)
 			return err_set(call->detail, sizeof call->detail,
 			    ERR_BAD_PARAMETER,
 			    "data must list executions or none, got "
-			    "\"%.*s\"", (int)(n > 64 ? 64 : n), p);
+			    "\"%.*s\"",
+			    (int)(n > 64 ? 64 : n), p);
 		if (p[n] == '\0')
 			break;
 		p += n + 1;
@@ -131,7 +134,7 @@ api_job_data(struct api_call *call, int *with_executions)
 enum err
 api_job_get(struct api_call *call)
 {
-	static const char *const params[] = { "data", NULL };
+	static const char *const params[] = {"data", NULL};
 	struct store_address a;
 	json_object *elem = NULL;
 	int64_t revision = 0;
@@ -153,24 +156,26 @@ api_job_get(struct api_call *call)
 enum err
 api_job_delete(struct api_call *call)
 {
-	static const char *const params[] = { NULL };
+	static const char *const params[] = {NULL};
 	struct store_address a;
 	json_object *elem = NULL;
+	int64_t revision = 0;
 	enum err e;
 
 	e = api_job_address(call, &a, params);
 	if (e == ERR_OK)
 		e = store_job_delete(&call->api->db, &a, call->req->if_match,
-		    &elem, call->detail, sizeof call->detail);
+		    &elem, &revision, call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
+	api_job_etag(call, revision);
 	return api_reply(call, elem);
 }
 
 enum err
 api_job_status(struct api_call *call)
 {
-	static const char *const params[] = { "status", NULL };
+	static const char *const params[] = {"status", NULL};
 	struct store_address a;
 	json_object *answer = NULL;
 	const char *status;
@@ -183,13 +188,16 @@ api_job_status(struct api_call *call)
 	status = http_param(call->req, "status");
 	if (status == NULL)
 		return err_set(call->detail, sizeof call->detail,
-		    ERR_BAD_STATUS, "the status query parameter is required: "
-				    "EXECUTING, PAUSED or STOPPED");
+		    ERR_BAD_STATUS,
+		    "the status query parameter is required: "
+		    "EXECUTING, PAUSED or STOPPED");
 	s = model_lookup(job_status_names, JOB_STATUS__MAX, status);
 	if (s < 0)
 		return err_set(call->detail, sizeof call->detail,
-		    ERR_BAD_STATUS, "status must be EXECUTING, PAUSED or "
-				    "STOPPED, got \"%.64s\"", status);
+		    ERR_BAD_STATUS,
+		    "status must be EXECUTING, PAUSED or "
+		    "STOPPED, got \"%.64s\"",
+		    status);
 	e = store_job_set_status(&call->api->db, &a, (enum job_status)s,
 	    &answer, call->detail, sizeof call->detail);
 	if (e != ERR_OK)

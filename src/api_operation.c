@@ -3,7 +3,7 @@
 #include "api.h"
 #include "store.h"
 
-static const char *const api_no_params[] = { NULL };
+static const char *const api_no_params[] = {NULL};
 
 /* The operation addressed by the path; its type must be a known one. */
 static enum err
@@ -16,9 +16,10 @@ api_operation_address(struct api_call *call, struct store_address *a)
 		return err_set(call->detail, sizeof call->detail,
 		    ERR_OPERATION_NOT_FOUND,
 		    "operation %.255s/%.255s does not exist: %.255s is not an "
-		    "operation type", a->type, a->definition, a->type);
-	return http_params_allowed(call->req, api_no_params, call->detail,
-	    sizeof call->detail);
+		    "operation type",
+		    a->type, a->definition, a->type);
+	return http_params_allowed(
+	    call->req, api_no_params, call->detail, sizeof call->detail);
 }
 
 enum err
@@ -47,16 +48,16 @@ api_operation_put(struct api_call *call)
 	int has_backoff;
 	enum err e;
 
-	e = http_params_allowed(call->req, api_no_params, call->detail,
-	    sizeof call->detail);
+	e = http_params_allowed(
+	    call->req, api_no_params, call->detail, sizeof call->detail);
 	if (e == ERR_OK)
 		e = api_body(call, &info);
 	if (e == ERR_OK) {
-		e = model_operation_info_check(info, &type, &definition,
-		    &has_backoff, &b, &call->fe);
+		e = model_operation_info_check(
+		    info, &type, &definition, &has_backoff, &b, &call->fe);
 		if (e != ERR_OK)
-			err_set(call->detail, sizeof call->detail, e,
-			    "%s: %s", call->fe.field, call->fe.message);
+			err_set(call->detail, sizeof call->detail, e, "%s: %s",
+			    call->fe.field, call->fe.message);
 	}
 	if (e == ERR_OK)
 		e = store_operation_put(&call->api->db, call->api->conf, info,
@@ -76,8 +77,8 @@ api_operation_get(struct api_call *call)
 
 	e = api_operation_address(call, &a);
 	if (e == ERR_OK)
-		e = store_operation_get(&call->api->db, &a, &elem,
-		    call->detail, sizeof call->detail);
+		e = store_operation_get(&call->api->db, &a, &elem, call->detail,
+		    sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
 	return api_reply(call, elem);

@@ -23,42 +23,46 @@ struct conf_int_key {
 	int64_t max;
 };
 
-#define CONF_INT(sec, key, field, min, max) \
-	{ sec, key, offsetof(struct conf, field), min, max }
+#define CONF_INT(sec, key, field, min, max)                                    \
+	{                                                                      \
+		sec, key, offsetof(struct conf, field), min, max               \
+	}
 
 static const struct conf_int_key conf_int_keys[] = {
-	CONF_INT("database", "busy_timeout_ms", busy_timeout_ms, 0, CONF_MAX_MS),
-	CONF_INT("api", "max_body_bytes", max_body_bytes, 1, 1073741824),
-	CONF_INT("scheduler", "poll_interval_ms", poll_interval_ms, 1, 60000),
-	CONF_INT("scheduler", "max_running", max_running, 1, 4096),
-	CONF_INT("scheduler", "lease_ms", lease_ms, 100, CONF_MAX_MS),
-	CONF_INT("scheduler", "default_timeout_ms", default_timeout_ms, 1,
-	    CONF_MAX_MS),
-	CONF_INT("scheduler", "kill_grace_ms", kill_grace_ms, 0, CONF_MAX_MS),
-	CONF_INT("scheduler", "output_limit_bytes", output_limit_bytes, 1,
-	    67108864),
-	CONF_INT("scheduler", "report_row_limit", report_row_limit, 1,
-	    10000000),
-	CONF_INT("scheduler", "shutdown_grace_ms", shutdown_grace_ms, 0,
-	    CONF_MAX_MS),
+    CONF_INT("database", "busy_timeout_ms", busy_timeout_ms, 0, CONF_MAX_MS),
+    CONF_INT("api", "max_body_bytes", max_body_bytes, 1, 1073741824),
+    CONF_INT("scheduler", "poll_interval_ms", poll_interval_ms, 1, 60000),
+    CONF_INT("scheduler", "max_running", max_running, 1, 4096),
+    CONF_INT("scheduler", "lease_ms", lease_ms, 100, CONF_MAX_MS),
+    CONF_INT(
+        "scheduler", "default_timeout_ms", default_timeout_ms, 1, CONF_MAX_MS),
+    CONF_INT("scheduler", "kill_grace_ms", kill_grace_ms, 0, CONF_MAX_MS),
+    CONF_INT(
+        "scheduler", "output_limit_bytes", output_limit_bytes, 1, 67108864),
+    CONF_INT("scheduler", "report_row_limit", report_row_limit, 1, 10000000),
+    CONF_INT(
+        "scheduler", "shutdown_grace_ms", shutdown_grace_ms, 0, CONF_MAX_MS),
 };
 
 /* Per-type backoff sections override single keys of [backoff], in any
  * order in the file, so both are collected and merged at the end. */
 struct conf_backoff_layer {
 	struct backoff value;
-	unsigned set;		/* bit i: key i of conf_backoff_keys given */
+	unsigned set; /* bit i: key i of conf_backoff_keys given */
 };
 
 static const char *const conf_backoff_keys[] = {
-	"initial_delay_in_millis", "minimum_delay_in_millis",
-	"maximum_delay_in_millis", "delay_increase", "delay_decrease",
+    "initial_delay_in_millis",
+    "minimum_delay_in_millis",
+    "maximum_delay_in_millis",
+    "delay_increase",
+    "delay_decrease",
 };
 
 /* What the handler carries between calls. */
 struct conf_parse {
 	struct conf *c;
-	char *dir;		/* the file's directory, with a trailing '/' */
+	char *dir; /* the file's directory, with a trailing '/' */
 	struct conf_backoff_layer base;
 	struct conf_backoff_layer type[OP_TYPE__MAX];
 	char error[512];
@@ -67,7 +71,7 @@ struct conf_parse {
 static void
 conf_set_defaults(struct conf *c)
 {
-	static const struct backoff def = { 1000, 1000, 300000, 2, 2 };
+	static const struct backoff def = {1000, 1000, 300000, 2, 2};
 	int i;
 
 	memset(c, 0, sizeof *c);
@@ -101,12 +105,12 @@ conf_choose_path(const char *arg)
 }
 
 static int
-conf_fail(struct conf_parse *p, const char *section, const char *key,
-    const char *why)
+conf_fail(
+    struct conf_parse *p, const char *section, const char *key, const char *why)
 {
 	if (p->error[0] == '\0')
-		snprintf(p->error, sizeof p->error, "[%s] %s: %s", section,
-		    key, why);
+		snprintf(p->error, sizeof p->error, "[%s] %s: %s", section, key,
+		    why);
 	return 0;
 }
 
@@ -132,7 +136,7 @@ conf_parse_bool(const char *s, int *out)
 	    strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0)
 		*out = 1;
 	else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 ||
-	    strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0)
+	         strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0)
 		*out = 0;
 	else
 		return -1;
@@ -202,17 +206,17 @@ static int
 conf_handle_backoff(struct conf_parse *p, struct conf_backoff_layer *layer,
     const char *section, const char *key, const char *value)
 {
-	int64_t *fields[] = { &layer->value.initial_ms,
-		&layer->value.minimum_ms, &layer->value.maximum_ms,
-		&layer->value.increase, &layer->value.decrease };
+	int64_t *fields[] = {&layer->value.initial_ms, &layer->value.minimum_ms,
+	    &layer->value.maximum_ms, &layer->value.increase,
+	    &layer->value.decrease};
 	size_t i;
 
 	for (i = 0; i < sizeof conf_backoff_keys / sizeof conf_backoff_keys[0];
 	     i++) {
 		if (strcmp(conf_backoff_keys[i], key) != 0)
 			continue;
-		if (conf_parse_int(value, i < 3 ? 0 : 1, BACKOFF_MAX_MS,
-			fields[i]) != 0)
+		if (conf_parse_int(
+		        value, i < 3 ? 0 : 1, BACKOFF_MAX_MS, fields[i]) != 0)
 			return conf_fail(p, section, key,
 			    "must be an integer from 0 (1 for factors) to "
 			    "2147483647");
@@ -327,23 +331,23 @@ conf_handle_flag(struct conf_parse *p, const char *section, const char *key,
 		else if (strcasecmp(value, "NORMAL") == 0)
 			p->c->synchronous_full = 0;
 		else
-			return conf_fail(p, section, key,
-			    "must be FULL or NORMAL");
+			return conf_fail(
+			    p, section, key, "must be FULL or NORMAL");
 		return 1;
 	}
 	if (strcmp(section, "api") == 0 &&
 	    strcmp(key, "require_headers") == 0) {
 		if (conf_parse_bool(value, &p->c->require_headers) != 0)
-			return conf_fail(p, section, key,
-			    "must be true or false");
+			return conf_fail(
+			    p, section, key, "must be true or false");
 		return 1;
 	}
 	return -1;
 }
 
 static int
-conf_handler(void *user, const char *section, const char *key,
-    const char *value)
+conf_handler(
+    void *user, const char *section, const char *key, const char *value)
 {
 	struct conf_parse *p = user;
 	int handled, rc;
@@ -358,8 +362,8 @@ conf_handler(void *user, const char *section, const char *key,
 		return conf_set_path(p, &p->c->db_path, section, key, value);
 	if (strcmp(section, "scheduler") == 0 &&
 	    strcmp(key, "handlers_dir") == 0)
-		return conf_set_path(p, &p->c->handlers_dir, section, key,
-		    value);
+		return conf_set_path(
+		    p, &p->c->handlers_dir, section, key, value);
 	if (strcmp(section, "backoff") == 0)
 		return conf_handle_backoff(p, &p->base, section, key, value);
 	if (strncmp(section, "backoff.", 8) == 0) {
@@ -368,8 +372,7 @@ conf_handler(void *user, const char *section, const char *key,
 		if (t < 0)
 			return conf_fail(p, section, key,
 			    "unknown operation type in section name");
-		return conf_handle_backoff(p, &p->type[t], section, key,
-		    value);
+		return conf_handle_backoff(p, &p->type[t], section, key, value);
 	}
 	if (strncmp(section, "source.", 7) == 0)
 		return conf_handle_place(p, 1, section, key, value);
@@ -381,11 +384,11 @@ conf_handler(void *user, const char *section, const char *key,
 static void
 conf_overlay(struct backoff *b, const struct conf_backoff_layer *layer)
 {
-	int64_t *dst[] = { &b->initial_ms, &b->minimum_ms, &b->maximum_ms,
-		&b->increase, &b->decrease };
-	const int64_t src[] = { layer->value.initial_ms,
-		layer->value.minimum_ms, layer->value.maximum_ms,
-		layer->value.increase, layer->value.decrease };
+	int64_t *dst[] = {&b->initial_ms, &b->minimum_ms, &b->maximum_ms,
+	    &b->increase, &b->decrease};
+	const int64_t src[] = {layer->value.initial_ms, layer->value.minimum_ms,
+	    layer->value.maximum_ms, layer->value.increase,
+	    layer->value.decrease};
 	size_t i;
 
 	for (i = 0; i < 5; i++)
@@ -405,7 +408,8 @@ conf_finish_backoff(struct conf_parse *p)
 		if (!backoff_is_valid(&p->c->backoff[t])) {
 			snprintf(p->error, sizeof p->error,
 			    "the backoff of type %s breaks 0 <= minimum <= "
-			    "initial <= maximum", op_type_names[t]);
+			    "initial <= maximum",
+			    op_type_names[t]);
 			return -1;
 		}
 	}
@@ -450,12 +454,12 @@ static int
 conf_defaults_paths(struct conf_parse *p)
 {
 	if (p->c->db_path == NULL &&
-	    conf_set_path(p, &p->c->db_path, "database", "path",
-		"ledgerops.db") == 0)
+	    conf_set_path(
+	        p, &p->c->db_path, "database", "path", "ledgerops.db") == 0)
 		return -1;
 	if (p->c->handlers_dir == NULL &&
 	    conf_set_path(p, &p->c->handlers_dir, "scheduler", "handlers_dir",
-		"handlers") == 0)
+	        "handlers") == 0)
 		return -1;
 	return 0;
 }
@@ -478,8 +482,8 @@ conf_load(struct conf *c, const char *path, char *err, size_t err_len)
 
 	line = ini_parse(path, conf_handler, &p);
 	if (line < 0) {
-		snprintf(err, err_len, "%s: cannot open: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, err_len, "%s: cannot open: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (line > 0) {

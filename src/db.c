@@ -7,39 +7,41 @@
 
 /* The SQL of each statement of enum db_stmt. */
 static const char *const db_sql[DB_STMT__MAX] = {
-	[DB_OPERATION_GET] = "SELECT " DB_OPERATION_COLUMNS
-			     " FROM operation o "
-			     "WHERE o.type = ? AND o.definition = ?",
-	[DB_OPERATION_GET_BY_ID] = "SELECT " DB_OPERATION_COLUMNS
-				   " FROM operation o WHERE o.id = ?",
+	[DB_OPERATION_GET] = "SELECT " DB_OPERATION_COLUMNS " FROM operation o "
+	                     "WHERE o.type = ? AND o.definition = ?",
+	[DB_OPERATION_GET_BY_ID] =
+	    "SELECT " DB_OPERATION_COLUMNS " FROM operation o WHERE o.id = ?",
 	[DB_OPERATION_INSERT] = "INSERT INTO operation (type, definition, "
-				"info, backoff, created_at, updated_at) "
-				"VALUES (?, ?, ?, ?, ?, ?)",
+	                        "info, backoff, created_at, updated_at) "
+	                        "VALUES (?, ?, ?, ?, ?, ?)",
 	[DB_OPERATION_UPDATE] = "UPDATE operation SET info = ?, backoff = ?, "
-				"updated_at = ? WHERE id = ?",
+	                        "updated_at = ? WHERE id = ?",
 	[DB_OPERATION_DELETE] = "DELETE FROM operation WHERE id = ?",
 	[DB_OPERATION_HAS_JOBS] = "SELECT EXISTS (SELECT 1 FROM job "
-				  "WHERE operation_id = ?)",
+	                          "WHERE operation_id = ?)",
 	[DB_OPERATION_CLAMP_JOBS] = "UPDATE job SET current_delay_ms = "
-				    "max(?1, min(?2, current_delay_ms)) "
-				    "WHERE operation_id = ?3 AND "
-				    "json_extract(info, '$.backoff') IS NULL",
+	                            "max(?1, min(?2, current_delay_ms)), "
+	                            "info = json_set(info, '$.backoff', "
+	                            "json(?4)) "
+	                            "WHERE operation_id = ?3 AND "
+	                            "own_backoff = 0",
 	[DB_JOB_GET] = "SELECT " DB_JOB_COLUMNS " FROM job j "
-		       "JOIN operation o ON o.id = j.operation_id "
-		       "WHERE o.type = ? AND o.definition = ? AND j.name = ?",
+	               "JOIN operation o ON o.id = j.operation_id "
+	               "WHERE o.type = ? AND o.definition = ? AND j.name = ?",
 	[DB_JOB_INSERT] = "INSERT INTO job (operation_id, name, revision, "
-			  "status, info, current_delay_ms, due_at, "
-			  "created_at, updated_at) "
-			  "VALUES (?, ?, 1, 'EXECUTING', ?, ?, ?, ?, ?)",
+	                  "status, info, current_delay_ms, due_at, "
+	                  "created_at, updated_at, own_backoff) "
+	                  "VALUES (?, ?, 1, 'EXECUTING', ?, ?, ?, ?, ?, ?)",
 	[DB_JOB_UPDATE] = "UPDATE job SET info = ?, revision = revision + 1, "
-			  "current_delay_ms = ?, updated_at = ? WHERE id = ?",
+	                  "current_delay_ms = ?, updated_at = ?, "
+	                  "own_backoff = ? WHERE id = ?",
 	[DB_JOB_DELETE] = "DELETE FROM job WHERE id = ?",
 	[DB_JOB_SET_STATUS] = "UPDATE job SET status = ?, "
-			      "current_delay_ms = ?, due_at = ?, "
-			      "updated_at = ? WHERE id = ?",
-	[DB_EXECUTION_RECENT] = "SELECT " DB_EXECUTION_COLUMNS
-				DB_EXECUTION_FROM " WHERE e.job_id = ? "
-				"ORDER BY e.id DESC LIMIT 20",
+	                      "current_delay_ms = ?, due_at = ?, "
+	                      "updated_at = ? WHERE id = ?",
+	[DB_EXECUTION_RECENT] = "SELECT " DB_EXECUTION_COLUMNS DB_EXECUTION_FROM
+	                        " WHERE e.job_id = ? "
+	                        "ORDER BY e.id DESC LIMIT 20",
 };
 
 /* Runs one pragma or statement without rows; logs and returns rc. */
@@ -51,8 +53,8 @@ db_exec(struct db *db, const char *sql, char *err, size_t len)
 
 	rc = sqlite3_exec(db->handle, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK)
-		snprintf(err, len, "%s: %s", sql,
-		    msg ? msg : sqlite3_errstr(rc));
+		snprintf(
+		    err, len, "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
 	return rc;
 }
@@ -77,20 +79,52 @@ db_set_wal(struct db *db, const struct conf *conf, char *err, size_t len)
 	return rc;
 }
 
+static int64_t
+db_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * SQLite's own busy handler sleeps up to 100 ms between tries, so a
+ * writer queued behind a transaction of a millisecond may idle for far
+ * longer than it needs to.  Try again soon instead: 50 us at first,
+ * growing to 1 ms, until the configured timeout has passed.
+ */
+static int
+db_busy(void *ctx, int count)
+{
+	struct db *db = ctx;
+	int64_t now = db_monotonic_ns();
+	long pause_ns = 50000L * (count < 20 ? count + 1 : 20);
+
+	if (count == 0)
+		db->busy_since_ns = now;
+	else if (now - db->busy_since_ns >= db->busy_timeout_ms * 1000000)
+		return 0;
+	nanosleep(&(struct timespec){ 0, pause_ns }, NULL);
+	return 1;
+}
+
 static int
 db_configure(struct db *db, const struct conf *conf, char *err, size_t len)
 {
 	int rc;
 
-	sqlite3_busy_timeout(db->handle, (int)conf->busy_timeout_ms);
+	db->busy_timeout_ms = conf->busy_timeout_ms;
+	sqlite3_busy_handler(db->handle, db_busy, db);
 	sqlite3_extended_result_codes(db->handle, 0);
 	rc = db_set_wal(db, conf, err, len);
 	if (rc == SQLITE_OK)
 		rc = db_exec(db, "PRAGMA foreign_keys = ON", err, len);
 	if (rc == SQLITE_OK)
-		rc = db_exec(db, conf->synchronous_full ?
-			"PRAGMA synchronous = FULL" :
-			"PRAGMA synchronous = NORMAL", err, len);
+		rc = db_exec(db,
+		    conf->synchronous_full ? "PRAGMA synchronous = FULL"
+		                           : "PRAGMA synchronous = NORMAL",
+		    err, len);
 	return rc;
 }
 
@@ -100,8 +134,8 @@ db_user_version(struct db *db, int *version)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db->handle, "PRAGMA user_version", -1, &st,
-	    NULL);
+	rc = sqlite3_prepare_v2(
+	    db->handle, "PRAGMA user_version", -1, &st, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*version = sqlite3_column_int(st, 0);
 		rc = SQLITE_OK;
@@ -129,7 +163,8 @@ db_migrate(struct db *db, char *err, size_t len)
 		goto fail;
 	}
 	if (version > db_migration_count) {
-		snprintf(err, len, "the database has schema version %d, newer "
+		snprintf(err, len,
+		    "the database has schema version %d, newer "
 		    "than this program knows (%d): upgrade ledgerops",
 		    version, db_migration_count);
 		rc = SQLITE_ERROR;
@@ -163,8 +198,8 @@ db_open(struct db *db, const struct conf *conf, char *err, size_t len)
 	    NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, len, "%s: %s", conf->db_path,
-		    db->handle ? sqlite3_errmsg(db->handle) :
-				 sqlite3_errstr(rc));
+		    db->handle ? sqlite3_errmsg(db->handle)
+		               : sqlite3_errstr(rc));
 		goto fail;
 	}
 	if (db_configure(db, conf, err, len) != SQLITE_OK ||

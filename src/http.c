@@ -14,34 +14,36 @@ static const struct {
 	const char *code;
 	const char *title;
 } http_errors[ERR__MAX] = {
-	[ERR_OK] = { 200, "ok", "OK" },
-	[ERR_BAD_JSON] = { 400, "invalid_json", "Bad Request" },
-	[ERR_BAD_HEADER] = { 400, "invalid_header", "Bad Request" },
-	[ERR_BAD_LENGTH] = { 400, "invalid_content_length", "Bad Request" },
-	[ERR_BAD_PATH] = { 400, "invalid_path", "Bad Request" },
-	[ERR_BAD_PARAMETER] = { 400, "invalid_parameter", "Bad Request" },
-	[ERR_BAD_FILTER] = { 400, "invalid_filter", "Bad Request" },
-	[ERR_BAD_SORT] = { 400, "invalid_sort", "Bad Request" },
-	[ERR_BAD_STATUS] = { 400, "invalid_status", "Bad Request" },
-	[ERR_NOT_FOUND] = { 404, "not_found", "Not Found" },
-	[ERR_OPERATION_NOT_FOUND] = { 404, "operation_not_found",
-	    "Not Found" },
-	[ERR_JOB_NOT_FOUND] = { 404, "job_not_found", "Not Found" },
-	[ERR_METHOD] = { 405, "method_not_allowed", "Method Not Allowed" },
-	[ERR_OPERATION_HAS_JOBS] = { 409, "operation_has_jobs", "Conflict" },
-	[ERR_REVISION_MISMATCH] = { 412, "revision_mismatch",
-	    "Precondition Failed" },
-	[ERR_TOO_LARGE] = { 413, "body_too_large", "Content Too Large" },
-	[ERR_MEDIA_TYPE] = { 415, "unsupported_media_type",
-	    "Unsupported Media Type" },
-	[ERR_VALIDATION] = { 422, "validation_failed",
-	    "Unprocessable Content" },
-	[ERR_INTERNAL] = { 500, "internal_error", "Internal Server Error" },
-	[ERR_BUSY] = { 503, "database_busy", "Service Unavailable" },
+    [ERR_OK] = {200, "ok", "OK"},
+    [ERR_BAD_JSON] = {400, "invalid_json", "Bad Request"},
+    [ERR_BAD_HEADER] = {400, "invalid_header", "Bad Request"},
+    [ERR_BAD_LENGTH] = {400, "invalid_content_length", "Bad Request"},
+    [ERR_BAD_PATH] = {400, "invalid_path", "Bad Request"},
+    [ERR_BAD_PARAMETER] = {400, "invalid_parameter", "Bad Request"},
+    [ERR_BAD_FILTER] = {400, "invalid_filter", "Bad Request"},
+    [ERR_BAD_SORT] = {400, "invalid_sort", "Bad Request"},
+    [ERR_BAD_STATUS] = {400, "invalid_status", "Bad Request"},
+    [ERR_NOT_FOUND] = {404, "not_found", "Not Found"},
+    [ERR_OPERATION_NOT_FOUND] = {404, "operation_not_found", "Not Found"},
+    [ERR_JOB_NOT_FOUND] = {404, "job_not_found", "Not Found"},
+    [ERR_METHOD] = {405, "method_not_allowed", "Method Not Allowed"},
+    [ERR_OPERATION_HAS_JOBS] = {409, "operation_has_jobs", "Conflict"},
+    [ERR_REVISION_MISMATCH] = {412, "revision_mismatch", "Precondition Failed"},
+    [ERR_TOO_LARGE] = {413, "body_too_large", "Content Too Large"},
+    [ERR_MEDIA_TYPE] = {415, "unsupported_media_type",
+        "Unsupported Media Type"},
+    [ERR_VALIDATION] = {422, "validation_failed", "Unprocessable Content"},
+    [ERR_INTERNAL] = {500, "internal_error", "Internal Server Error"},
+    [ERR_BUSY] = {503, "database_busy", "Service Unavailable"},
 };
 
 static const char *const http_method_names[HTTP_METHOD__MAX] = {
-	"GET", "HEAD", "PUT", "POST", "DELETE", "",
+    "GET",
+    "HEAD",
+    "PUT",
+    "POST",
+    "DELETE",
+    "",
 };
 
 int
@@ -122,8 +124,8 @@ http_encode_segment(const char *s)
 
 /* Splits the query string into decoded name=value pairs. */
 static enum err
-http_parse_query(struct http_request *req, const char *q, char *detail,
-    size_t len)
+http_parse_query(
+    struct http_request *req, const char *q, char *detail, size_t len)
 {
 	while (*q != '\0') {
 		const char *amp = strchr(q, '&');
@@ -139,8 +141,8 @@ http_parse_query(struct http_request *req, const char *q, char *detail,
 			    "more than %d query parameters", HTTP_MAX_PARAMS);
 		p = &req->params[req->nparams];
 		p->name = http_decode(q, nlen, 1, NULL);
-		p->value = eq ? http_decode(eq + 1, n - nlen - 1, 1, NULL) :
-				strdup("");
+		p->value = eq ? http_decode(eq + 1, n - nlen - 1, 1, NULL)
+		              : strdup("");
 		if (p->name == NULL || p->value == NULL) {
 			free(p->name);
 			free(p->value);
@@ -193,13 +195,13 @@ http_read_headers(struct http_request *req, const struct http_io *io,
 		return ERR_OK;
 	if (id == NULL || source == NULL)
 		return err_set(detail, len, ERR_BAD_HEADER,
-		    "the %s header is required", id == NULL ? "request-id" :
-							    "source");
+		    "the %s header is required",
+		    id == NULL ? "request-id" : "source");
 	if (req->request_id[0] == '\0' || req->source[0] == '\0')
 		return err_set(detail, len, ERR_BAD_HEADER,
 		    "the %s header must be 1 to 128 printable ASCII "
-		    "characters", req->request_id[0] == '\0' ? "request-id" :
-							       "source");
+		    "characters",
+		    req->request_id[0] == '\0' ? "request-id" : "source");
 	return ERR_OK;
 }
 
@@ -209,8 +211,7 @@ http_read_method(struct http_request *req, const struct http_io *io)
 	const char *m = io->param(io->ctx, "REQUEST_METHOD");
 	int i;
 
-	snprintf(req->method_name, sizeof req->method_name, "%s",
-	    m ? m : "");
+	snprintf(req->method_name, sizeof req->method_name, "%s", m ? m : "");
 	req->method = HTTP_OTHER;
 	for (i = 0; i < HTTP_OTHER; i++)
 		if (strcmp(req->method_name, http_method_names[i]) == 0)
@@ -259,7 +260,7 @@ http_is_json(const char *ct)
 	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
 		return 1;
 	return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
-	    strncasecmp(ct + n - 5, "+json", 5) == 0;
+	       strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
 static enum err
@@ -276,7 +277,8 @@ http_parse_length(const char *s, int64_t *out, char *detail, size_t len)
 		if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
 			return err_set(detail, len, ERR_BAD_LENGTH,
 			    "CONTENT_LENGTH must be a non-negative decimal "
-			    "integer, got \"%.32s\"", s);
+			    "integer, got \"%.32s\"",
+			    s);
 		v = v * 10 + (*p - '0');
 	}
 	*out = v;
@@ -291,8 +293,8 @@ http_read_body(struct http_request *req, const struct http_io *io,
 	size_t got = 0;
 	enum err e;
 
-	e = http_parse_length(io->param(io->ctx, "CONTENT_LENGTH"), &want,
-	    detail, len);
+	e = http_parse_length(
+	    io->param(io->ctx, "CONTENT_LENGTH"), &want, detail, len);
 	if (e != ERR_OK)
 		return e;
 	if (want > max_bytes)
@@ -309,14 +311,14 @@ http_read_body(struct http_request *req, const struct http_io *io,
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
 	while (got < (size_t)want) {
 		size_t left = (size_t)want - got;
-		int n = io->read(io->ctx, req->body + got,
-		    left > 65536 ? 65536 : (int)left);
+		int n = io->read(
+		    io->ctx, req->body + got, left > 65536 ? 65536 : (int)left);
 
 		if (n <= 0)
 			return err_set(detail, len, ERR_BAD_LENGTH,
 			    "the body ended after %zu of the %lld bytes "
-			    "that CONTENT_LENGTH declared", got,
-			    (long long)want);
+			    "that CONTENT_LENGTH declared",
+			    got, (long long)want);
 		got += (size_t)n;
 	}
 	req->body[got] = '\0';
@@ -350,8 +352,8 @@ http_param(const struct http_request *req, const char *name)
 }
 
 enum err
-http_params_allowed(const struct http_request *req,
-    const char *const *allowed, char *detail, size_t len)
+http_params_allowed(const struct http_request *req, const char *const *allowed,
+    char *detail, size_t len)
 {
 	size_t i, j;
 
@@ -373,8 +375,8 @@ http_respond_json(struct http_response *res, int status, json_object *body)
 	size_t n;
 	const char *text;
 
-	text = json_object_to_json_string_length(body,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	text = json_object_to_json_string_length(
+	    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 	if (text == NULL)
 		return ERR_INTERNAL;
 	free(res->body);
@@ -392,8 +394,8 @@ static void
 http_respond_fallback(struct http_response *res)
 {
 	static const char body[] = "{\"type\":\"about:blank\",\"title\":"
-				   "\"Internal Server Error\",\"status\":500,"
-				   "\"code\":\"internal_error\"}";
+	                           "\"Internal Server Error\",\"status\":500,"
+	                           "\"code\":\"internal_error\"}";
 
 	free(res->body);
 	res->body = strdup(body);
@@ -409,10 +411,10 @@ http_problem_errors(const char *field, const char *message)
 	json_object *item = json_object_new_object();
 
 	if (list == NULL || item == NULL ||
-	    json_object_object_add(item, "field",
-		json_object_new_string(field)) ||
-	    json_object_object_add(item, "message",
-		json_object_new_string(message)) ||
+	    json_object_object_add(
+	        item, "field", json_object_new_string(field)) ||
+	    json_object_object_add(
+	        item, "message", json_object_new_string(message)) ||
 	    json_object_array_add(list, item)) {
 		json_object_put(item);
 		json_object_put(list);
@@ -429,22 +431,22 @@ http_respond_problem(struct http_response *res, enum err code,
 	json_object *p = json_object_new_object();
 	int bad = p == NULL;
 
-	bad = bad || json_object_object_add(p, "type",
-			 json_object_new_string("about:blank"));
+	bad = bad || json_object_object_add(
+	                 p, "type", json_object_new_string("about:blank"));
 	bad = bad || json_object_object_add(p, "title",
-			 json_object_new_string(http_errors[code].title));
+	                 json_object_new_string(http_errors[code].title));
 	bad = bad || json_object_object_add(p, "status",
-			 json_object_new_int(http_errors[code].status));
+	                 json_object_new_int(http_errors[code].status));
 	bad = bad || json_object_object_add(p, "detail",
-			 json_object_new_string(detail ? detail : ""));
+	                 json_object_new_string(detail ? detail : ""));
 	bad = bad || json_object_object_add(p, "code",
-			 json_object_new_string(http_errors[code].code));
+	                 json_object_new_string(http_errors[code].code));
 	if (request_id != NULL && request_id[0] != '\0')
 		bad = bad || json_object_object_add(p, "request_id",
-				 json_object_new_string(request_id));
+		                 json_object_new_string(request_id));
 	if (field != NULL && message != NULL)
 		bad = bad || json_object_object_add(p, "errors",
-				 http_problem_errors(field, message));
+		                 http_problem_errors(field, message));
 	if (bad || http_respond_json(res, http_errors[code].status, p))
 		http_respond_fallback(res);
 	res->content_type = "application/problem+json";
@@ -474,7 +476,7 @@ int
 http_format_head(const struct http_response *res,
     const struct http_request *req, char *buf, size_t len)
 {
-	int n;
+	int n, m;
 
 	n = snprintf(buf, len,
 	    "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -488,13 +490,19 @@ http_format_head(const struct http_response *res,
 	    res->allow, res->allow[0] ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= len)
 		return -1;
-	if (res->retry_after > 0)
-		n += snprintf(buf + n, len - (size_t)n, "Retry-After: %d\r\n",
+	/* Each step checks its own truncation, so that n never passes len
+	 * and len - n never wraps around. */
+	if (res->retry_after > 0) {
+		m = snprintf(buf + n, len - (size_t)n, "Retry-After: %d\r\n",
 		    res->retry_after);
-	n += snprintf(buf + n, len - (size_t)n, "\r\n");
-	if ((size_t)n >= len)
+		if (m < 0 || (size_t)m >= len - (size_t)n)
+			return -1;
+		n += m;
+	}
+	m = snprintf(buf + n, len - (size_t)n, "\r\n");
+	if (m < 0 || (size_t)m >= len - (size_t)n)
 		return -1;
-	return n;
+	return n + m;
 }
 
 void

@@ -29,8 +29,8 @@ log_set_debug(int on)
 /* Writes one whole line; a single fprintf keeps lines from different
  * processes sharing the error log from interleaving mid-line. */
 static void
-log_emit(int priority, const char *level, const char *errtext,
-    const char *fmt, va_list ap)
+log_emit(int priority, const char *level, const char *errtext, const char *fmt,
+    va_list ap)
 {
 	char msg[2048];
 	char errq[256];

@@ -662,9 +662,7 @@ emit_roles(struct parser *p, const struct cmp *c)
 
 	if (positive(c->op) != c->op)
 		sbuf_add(&p->sql, "NOT ");
-	sbuf_add(&p->sql, "EXISTS (SELECT 1 FROM json_each(");
 	sbuf_add(&p->sql, c->f->sql);
-	sbuf_add(&p->sql, ") WHERE value");
 	if (emit_operand(p, c, positive(c->op)) != 0)
 		return -1;
 	sbuf_add(&p->sql, ")");
@@ -672,26 +670,21 @@ emit_roles(struct parser *p, const struct cmp *c)
 }
 
 /*
- * A parameter's value is a scalar subquery, bound key first, compared
- * like TEXT.  A job without the key yields NULL; for != and =out= such
- * a job should match, so those become NOT COALESCE(<positive test>, 0),
- * which also keeps the key's ? ahead of the values' as in the text.
+ * "has parameter KEY with a value that compares so": the field's opening
+ * holds the key's ?, bound first, and the value comparison completes it.
+ * != and =out= negate the whole test, so that a job without the key
+ * matches them, as a user reading "region != eu" expects.
  */
 static int
 emit_parameter(struct parser *p, const struct cmp *c)
 {
-	int negate = positive(c->op) != c->op;
-
-	if (negate)
-		sbuf_add(&p->sql, "NOT COALESCE(");
-	sbuf_add(&p->sql, "(SELECT value FROM json_each(");
+	if (positive(c->op) != c->op)
+		sbuf_add(&p->sql, "NOT ");
 	sbuf_add(&p->sql, c->f->sql);
-	sbuf_add(&p->sql, ") WHERE key = ?)");
 	if (push_text(p, c->key, c->keylen) != 0 ||
 	    emit_operand(p, c, positive(c->op)) != 0)
 		return -1;
-	if (negate)
-		sbuf_add(&p->sql, ", 0)");
+	sbuf_add(&p->sql, ")");
 	return 0;
 }
 

@@ -11,14 +11,15 @@ static const struct {
 	unsigned methods;
 	const char *allow;
 } route_table[ROUTE__MAX] = {
-	[ROUTE_OPERATIONS] = { M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT),
-	    "GET, HEAD, PUT" },
-	[ROUTE_OPERATION] = { M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT) |
-		M(HTTP_DELETE), "GET, HEAD, PUT, DELETE" },
-	[ROUTE_JOBS] = { M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD" },
-	[ROUTE_JOB] = { M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_POST) |
-		M(HTTP_DELETE), "GET, HEAD, POST, DELETE" },
-	[ROUTE_EXECUTIONS] = { M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD" },
+    [ROUTE_OPERATIONS] = {M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT),
+        "GET, HEAD, PUT"},
+    [ROUTE_OPERATION] = {M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT) |
+                             M(HTTP_DELETE),
+        "GET, HEAD, PUT, DELETE"},
+    [ROUTE_JOBS] = {M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD"},
+    [ROUTE_JOB] = {M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_POST) | M(HTTP_DELETE),
+        "GET, HEAD, POST, DELETE"},
+    [ROUTE_EXECUTIONS] = {M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD"},
 };
 
 int
@@ -34,13 +35,12 @@ route_allow_header(enum route_kind kind)
 }
 
 static const char *const route_segment_names[3] = {
-	"type", "definition", "name"
-};
+    "type", "definition", "name"};
 
 /* Decodes one segment and checks it; "*" stays a wildcard. */
 static enum err
-route_segment(struct route *r, int i, const char *s, size_t n, char *detail,
-    size_t len)
+route_segment(
+    struct route *r, int i, const char *s, size_t n, char *detail, size_t len)
 {
 	size_t dlen;
 	char *value = http_decode(s, n, 0, &dlen);
@@ -54,8 +54,8 @@ route_segment(struct route *r, int i, const char *s, size_t n, char *detail,
 		r->wildcard = 1;
 		return ERR_OK;
 	}
-	if (model_check_identifier(route_segment_names[i], value, dlen, detail,
-		len) != ERR_OK)
+	if (model_check_identifier(
+	        route_segment_names[i], value, dlen, detail, len) != ERR_OK)
 		return ERR_BAD_PATH;
 	return ERR_OK;
 }
@@ -72,16 +72,16 @@ route_match(const char *path, struct route *r, char *detail, size_t len)
 	/* The API may sit below a mount point: find the base anywhere. */
 	base = strstr(path, ROUTE_BASE);
 	if (base == NULL)
-		return err_set(detail, len, ERR_NOT_FOUND,
-		    "no resource at this path");
+		return err_set(
+		    detail, len, ERR_NOT_FOUND, "no resource at this path");
 	p = base + strlen(ROUTE_BASE);
 	if (*p == '\0' || strcmp(p, "/") == 0) {
 		r->kind = ROUTE_OPERATIONS;
 		return ERR_OK;
 	}
 	if (*p != '/')
-		return err_set(detail, len, ERR_NOT_FOUND,
-		    "no resource at this path");
+		return err_set(
+		    detail, len, ERR_NOT_FOUND, "no resource at this path");
 	p++;
 
 	/* Up to three segments; a trailing slash lists what is inside. */

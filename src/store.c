@@ -18,6 +18,20 @@ store_add(json_object *obj, const char *key, json_object *val, int *ok)
 	}
 }
 
+/* Adds a nullable column: JSON null (which json-c represents as NULL)
+ * for SQL NULL, else what make builds from it. */
+static void
+store_add_nullable(json_object *obj, const char *key, sqlite3_stmt *st, int col,
+    json_object *(*make)(sqlite3_stmt *, int), int *ok)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		if (json_object_object_add(obj, key, NULL) != 0)
+			*ok = 0;
+		return;
+	}
+	store_add(obj, key, make(st, col), ok);
+}
+
 /* Finishes a builder: the object when every step worked, else NULL. */
 static json_object *
 store_done(json_object *obj, int ok)
@@ -38,20 +52,42 @@ store_json_column(sqlite3_stmt *st, int col)
 	return json_tokener_parse(text);
 }
 
+/* Prints a string object's text as it is: the text is a JSON document. */
+static int
+store_raw_serializer(
+    json_object *jso, struct printbuf *pb, int level, int flags)
+{
+	(void)level;
+	(void)flags;
+	return printbuf_memappend(
+	    pb, json_object_get_string(jso), json_object_get_string_len(jso));
+}
+
+json_object *
+store_raw_column(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	json_object *o;
+
+	if (text == NULL)
+		return NULL;
+	o = json_object_new_string_len(text, sqlite3_column_bytes(st, col));
+	if (o != NULL)
+		json_object_set_serializer(o, store_raw_serializer, NULL, NULL);
+	return o;
+}
+
 json_object *
 store_time_column(sqlite3_stmt *st, int col)
 {
 	char buf[MODEL_TIME_LEN];
 
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_object_new_null();
 	model_format_time(sqlite3_column_int64(st, col), buf);
 	return json_object_new_string(buf);
 }
 
 char *
-store_address_string(const char *type, const char *definition,
-    const char *name)
+store_address_string(const char *type, const char *definition, const char *name)
 {
 	char *t = http_encode_segment(type);
 	char *d = http_encode_segment(definition);
@@ -79,35 +115,17 @@ store_operation_elem(sqlite3_stmt *st, int col)
 
 	if (!ok)
 		return NULL;
-	store_add(o, "@type", json_object_new_string(MODEL_OPERATION_ELEM_TYPE),
-	    &ok);
-	store_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, col)),
-	    &ok);
-	store_add(o, "created_at", store_time_column(st, col + 5), &ok);
-	store_add(o, "updated_at", store_time_column(st, col + 6), &ok);
-	store_add(o, "backoff", store_json_column(st, col + 4), &ok);
-	store_add(o, "info", store_json_column(st, col + 3), &ok);
+	store_add(
+	    o, "@type", json_object_new_string(MODEL_OPERATION_ELEM_TYPE), &ok);
+	store_add(
+	    o, "id", json_object_new_int64(sqlite3_column_int64(st, col)), &ok);
+	store_add_nullable(
+	    o, "created_at", st, col + 5, store_time_column, &ok);
+	store_add_nullable(
+	    o, "updated_at", st, col + 6, store_time_column, &ok);
+	store_add_nullable(o, "backoff", st, col + 4, store_raw_column, &ok);
+	store_add_nullable(o, "info", st, col + 3, store_raw_column, &ok);
 	return store_done(o, ok);
-}
-
-/* The job's info with the operation's backoff filled in when the job
- * gives none of its own. */
-static json_object *
-store_job_info(sqlite3_stmt *st, int col)
-{
-	json_object *info = store_json_column(st, col + 3);
-	json_object *own;
-
-	if (info == NULL)
-		return NULL;
-	if (json_object_object_get_ex(info, "backoff", &own))
-		return info;
-	if (json_object_object_add(info, "backoff",
-		store_json_column(st, col + 8 + 4)) != 0) {
-		json_object_put(info);
-		return NULL;
-	}
-	return info;
 }
 
 json_object *
@@ -119,17 +137,19 @@ store_job_elem(sqlite3_stmt *st, int col)
 	if (!ok)
 		return NULL;
 	store_add(j, "@type", json_object_new_string(MODEL_JOB_ELEM_TYPE), &ok);
-	store_add(j, "id", json_object_new_int64(sqlite3_column_int64(st, col)),
-	    &ok);
+	store_add(
+	    j, "id", json_object_new_int64(sqlite3_column_int64(st, col)), &ok);
 	store_add(j, "revision",
 	    json_object_new_int64(sqlite3_column_int64(st, col + 1)), &ok);
 	store_add(j, "status",
-	    json_object_new_string((const char *)sqlite3_column_text(st,
-		col + 2)),
+	    json_object_new_string(
+	        (const char *)sqlite3_column_text(st, col + 2)),
 	    &ok);
-	store_add(j, "created_at", store_time_column(st, col + 4), &ok);
-	store_add(j, "updated_at", store_time_column(st, col + 5), &ok);
-	store_add(j, "info", store_job_info(st, col), &ok);
+	store_add_nullable(
+	    j, "created_at", st, col + 4, store_time_column, &ok);
+	store_add_nullable(
+	    j, "updated_at", st, col + 5, store_time_column, &ok);
+	store_add_nullable(j, "info", st, col + 3, store_raw_column, &ok);
 	store_add(j, "operation", store_operation_elem(st, col + 8), &ok);
 	return store_done(j, ok);
 }
@@ -137,53 +157,54 @@ store_job_elem(sqlite3_stmt *st, int col)
 static json_object *
 store_execution_address(sqlite3_stmt *st, int col)
 {
-	char *a = store_address_string(
-	    (const char *)sqlite3_column_text(st, col),
-	    (const char *)sqlite3_column_text(st, col + 1),
-	    (const char *)sqlite3_column_text(st, col + 2));
+	char *a =
+	    store_address_string((const char *)sqlite3_column_text(st, col),
+	        (const char *)sqlite3_column_text(st, col + 1),
+	        (const char *)sqlite3_column_text(st, col + 2));
 	json_object *s = a ? json_object_new_string(a) : NULL;
 
 	free(a);
 	return s;
 }
 
-/* A nullable text column as a JSON string or null. */
+/* A text column as a JSON string. */
 static json_object *
-store_text_or_null(sqlite3_stmt *st, int col)
+store_text_column(sqlite3_stmt *st, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(st, col);
 
-	return t ? json_object_new_string(t) : json_object_new_null();
+	return t ? json_object_new_string(t) : NULL;
 }
 
 json_object *
 store_execution_elem(sqlite3_stmt *st, int col)
 {
 	json_object *e = json_object_new_object();
-	json_object *result;
 	int ok = e != NULL;
 
 	if (!ok)
 		return NULL;
-	store_add(e, "id", json_object_new_int64(sqlite3_column_int64(st, col)),
-	    &ok);
+	store_add(
+	    e, "id", json_object_new_int64(sqlite3_column_int64(st, col)), &ok);
 	store_add(e, "address", store_execution_address(st, col + 12), &ok);
 	store_add(e, "ordinal",
 	    json_object_new_int64(sqlite3_column_int64(st, col + 1)), &ok);
 	store_add(e, "revision",
 	    json_object_new_int64(sqlite3_column_int64(st, col + 2)), &ok);
-	store_add(e, "status", store_text_or_null(st, col + 3), &ok);
-	store_add(e, "parameters", store_json_column(st, col + 4), &ok);
-	store_add(e, "roles", store_json_column(st, col + 5), &ok);
-	store_add(e, "response_code", store_text_or_null(st, col + 6), &ok);
-	result = sqlite3_column_type(st, col + 7) == SQLITE_NULL ?
-	    json_object_new_null() :
-	    store_json_column(st, col + 7);
-	store_add(e, "result", result, &ok);
-	store_add(e, "created_at", store_time_column(st, col + 8), &ok);
-	store_add(e, "started_at", store_time_column(st, col + 9), &ok);
-	store_add(e, "stopped_at", store_time_column(st, col + 10), &ok);
-	store_add(e, "updated_at", store_time_column(st, col + 11), &ok);
+	store_add_nullable(e, "status", st, col + 3, store_text_column, &ok);
+	store_add_nullable(e, "parameters", st, col + 4, store_raw_column, &ok);
+	store_add_nullable(e, "roles", st, col + 5, store_raw_column, &ok);
+	store_add_nullable(
+	    e, "response_code", st, col + 6, store_text_column, &ok);
+	store_add_nullable(e, "result", st, col + 7, store_raw_column, &ok);
+	store_add_nullable(
+	    e, "created_at", st, col + 8, store_time_column, &ok);
+	store_add_nullable(
+	    e, "started_at", st, col + 9, store_time_column, &ok);
+	store_add_nullable(
+	    e, "stopped_at", st, col + 10, store_time_column, &ok);
+	store_add_nullable(
+	    e, "updated_at", st, col + 11, store_time_column, &ok);
 	return store_done(e, ok);
 }
 
@@ -196,11 +217,12 @@ store_list_prepare(struct db *db, const struct query *q, const char *select,
 	char *sql = NULL;
 	int n, rc;
 
-	n = paged ? asprintf(&sql, "SELECT %s%s AND (%s) ORDER BY %s "
-				   "LIMIT ? OFFSET ?", select, from_where,
-			q->where, q->order_by) :
-		    asprintf(&sql, "SELECT %s%s AND (%s)", select, from_where,
-			q->where);
+	n = paged ? asprintf(&sql,
+	                "SELECT %s%s AND (%s) ORDER BY %s "
+	                "LIMIT ? OFFSET ?",
+	                select, from_where, q->where, q->order_by)
+	          : asprintf(&sql, "SELECT %s%s AND (%s)", select, from_where,
+	                q->where);
 	if (n < 0)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
 	rc = sqlite3_prepare_v2(db->handle, sql, -1, st, NULL);
@@ -211,14 +233,14 @@ store_list_prepare(struct db *db, const struct query *q, const char *select,
 }
 
 static int
-store_list_bind(sqlite3_stmt *st, const char *const *base, int nbase,
-    const struct query *q)
+store_list_bind(
+    sqlite3_stmt *st, const char *const *base, int nbase, const struct query *q)
 {
 	int i;
 
 	for (i = 0; i < nbase; i++)
-		if (sqlite3_bind_text(st, i + 1, base[i], -1,
-			SQLITE_STATIC) != SQLITE_OK)
+		if (sqlite3_bind_text(st, i + 1, base[i], -1, SQLITE_STATIC) !=
+		    SQLITE_OK)
 			return -1;
 	return query_bind(q, st, nbase + 1);
 }
@@ -232,8 +254,8 @@ store_list_count(struct db *db, const struct query *q, const char *from_where,
 	enum err e;
 	int rc;
 
-	e = store_list_prepare(db, q, "count(*)", from_where, 0, &st, detail,
-	    len);
+	e = store_list_prepare(
+	    db, q, "count(*)", from_where, 0, &st, detail, len);
 	if (e != ERR_OK)
 		return e;
 	if (store_list_bind(st, base, nbase, q) < 0)
@@ -251,8 +273,8 @@ store_list_count(struct db *db, const struct query *q, const char *from_where,
 static enum err
 store_list_rows(struct db *db, const struct query *q, const char *columns,
     const char *from_where, const char *const *base, int nbase,
-    json_object *(*elem)(sqlite3_stmt *, int), json_object *data,
-    char *detail, size_t len)
+    json_object *(*elem)(sqlite3_stmt *, int), json_object *data, char *detail,
+    size_t len)
 {
 	sqlite3_stmt *st = NULL;
 	enum err e;
@@ -263,8 +285,8 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
 		return e;
 	next = store_list_bind(st, base, nbase, q);
 	if (next < 0 || sqlite3_bind_int64(st, next, q->page_size) ||
-	    sqlite3_bind_int64(st, next + 1,
-		(q->page_number - 1) * q->page_size)) {
+	    sqlite3_bind_int64(
+	        st, next + 1, (q->page_number - 1) * q->page_size)) {
 		sqlite3_finalize(st);
 		return db_fail(db, SQLITE_ERROR, "list_bind", detail, len);
 	}
@@ -274,8 +296,8 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
 		if (item == NULL || json_object_array_add(data, item) != 0) {
 			json_object_put(item);
 			sqlite3_finalize(st);
-			return err_set(detail, len, ERR_INTERNAL,
-			    "out of memory");
+			return err_set(
+			    detail, len, ERR_INTERNAL, "out of memory");
 		}
 	}
 	if (rc != SQLITE_DONE)
@@ -320,8 +342,8 @@ store_list(struct db *db, const struct query_spec *spec, const char *columns,
 
 	/* Both reads see one snapshot, so the count matches the rows. */
 	if (sqlite3_exec(db->handle, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		e = db_fail(db, sqlite3_errcode(db->handle), "list_begin",
-		    detail, len);
+		e = db_fail(
+		    db, sqlite3_errcode(db->handle), "list_begin", detail, len);
 		goto out;
 	}
 	data = json_object_new_array();
@@ -329,8 +351,8 @@ store_list(struct db *db, const struct query_spec *spec, const char *columns,
 		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	e = store_list_count(db, &q, from_where, base_binds, nbase, &total,
-	    detail, len);
+	e = store_list_count(
+	    db, &q, from_where, base_binds, nbase, &total, detail, len);
 	if (e == ERR_OK)
 		e = store_list_rows(db, &q, columns, from_where, base_binds,
 		    nbase, elem, data, detail, len);

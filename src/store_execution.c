@@ -15,14 +15,17 @@ static const struct query_field store_execution_fields[] = {
 	{ "started_at", "e.started_at", QUERY_TIME, 1, NULL, 0 },
 	{ "stopped_at", "e.stopped_at", QUERY_TIME, 1, NULL, 0 },
 	{ "updated_at", "e.updated_at", QUERY_TIME, 1, NULL, 0 },
-	{ "roles", "e.roles", QUERY_ROLES, 0, NULL, 0 },
-	{ "parameters", "e.parameters", QUERY_PARAMETERS, 0, NULL, 0 },
+	{ "roles", "EXISTS (SELECT 1 FROM json_each(e.roles) WHERE value",
+	    QUERY_ROLES, 0, NULL, 0 },
+	{ "parameters",
+	    "EXISTS (SELECT 1 FROM json_each(e.parameters) WHERE key = ? AND "
+	    "value",
+	    QUERY_PARAMETERS, 0, NULL, 0 },
 	{ "job.id", "j.id", QUERY_INTEGER, 1, NULL, 0 },
 	{ "job.info.name", "j.name", QUERY_TEXT, 1, NULL, 0 },
 	{ "operation.info.type", "o.type", QUERY_TEXT, 1, op_type_names,
 	    OP_TYPE__MAX },
-	{ "operation.info.definition", "o.definition", QUERY_TEXT, 1, NULL,
-	    0 },
+	{ "operation.info.definition", "o.definition", QUERY_TEXT, 1, NULL, 0 },
 };
 
 static const struct query_spec store_execution_spec = {
@@ -40,15 +43,14 @@ store_execution_list(struct db *db, const struct store_address *a,
 	const char *binds[3];
 	int n = store_address_where(a, narrow, sizeof narrow, binds);
 
-	snprintf(from, sizeof from, "%s WHERE 1%s", DB_EXECUTION_FROM,
-	    narrow);
-	return store_list(db, &store_execution_spec, DB_EXECUTION_COLUMNS,
-	    from, binds, n, filter4, store_execution_elem, page, detail, len);
+	snprintf(from, sizeof from, "%s WHERE 1%s", DB_EXECUTION_FROM, narrow);
+	return store_list(db, &store_execution_spec, DB_EXECUTION_COLUMNS, from,
+	    binds, n, filter4, store_execution_elem, page, detail, len);
 }
 
 enum err
-store_execution_recent(struct db *db, int64_t job_id, json_object **list,
-    char *detail, size_t len)
+store_execution_recent(
+    struct db *db, int64_t job_id, json_object **list, char *detail, size_t len)
 {
 	sqlite3_stmt *st = db_stmt(db, DB_EXECUTION_RECENT);
 	json_object *arr = json_object_new_array();

@@ -5,7 +5,8 @@
 #include "log.h"
 #include "store.h"
 
-#define STORE_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define STORE_JSON_FLAGS                                                       \
+	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* What the job statements read besides the element. */
 struct store_job_row {
@@ -13,29 +14,34 @@ struct store_job_row {
 	int64_t revision;
 	int64_t delay_ms;
 	enum job_status status;
-	struct backoff backoff;	/* effective: the job's own or inherited */
-	char *info;		/* stored info text, owned */
+	struct backoff backoff; /* effective: the job's own or inherited */
+	char *info;             /* stored info text, owned */
 };
 
 /* Columns of DB_JOB_COLUMNS that the writers need. */
-enum { COL_ID = 0, COL_REVISION = 1, COL_STATUS = 2, COL_INFO = 3,
-	COL_DELAY = 6, COL_OP_BACKOFF = 8 + 4 };
+enum {
+	COL_ID = 0,
+	COL_REVISION = 1,
+	COL_STATUS = 2,
+	COL_INFO = 3,
+	COL_DELAY = 6
+};
 
-/* The job's own backoff when its info has one, else the operation's. */
+/* The backoff in effect: the stored info always holds it, the job's own
+ * or the one it inherits from its operation. */
 static int
 store_job_backoff(sqlite3_stmt *st, struct backoff *b)
 {
 	json_object *info = store_json_column(st, COL_INFO);
-	json_object *op = store_json_column(st, COL_OP_BACKOFF);
-	json_object *own = NULL;
-	int rc;
+	json_object *bj = NULL;
+	int rc = -1;
 
-	if (info != NULL)
-		json_object_object_get_ex(info, "backoff", &own);
-	rc = model_backoff_from_json(own ? own : op, "backoff", b, NULL);
+	if (info != NULL && json_object_object_get_ex(info, "backoff", &bj))
+		rc = model_backoff_from_json(bj, "backoff", b, NULL) == ERR_OK
+		         ? 0
+		         : -1;
 	json_object_put(info);
-	json_object_put(op);
-	return rc == ERR_OK ? 0 : -1;
+	return rc;
 }
 
 static enum err
@@ -47,8 +53,8 @@ store_job_read_row(struct db *db, sqlite3_stmt *st, struct store_job_row *row,
 	row->id = sqlite3_column_int64(st, COL_ID);
 	row->revision = sqlite3_column_int64(st, COL_REVISION);
 	row->delay_ms = sqlite3_column_int64(st, COL_DELAY);
-	row->status = (enum job_status)model_lookup(job_status_names,
-	    JOB_STATUS__MAX, status ? status : "");
+	row->status = (enum job_status)model_lookup(
+	    job_status_names, JOB_STATUS__MAX, status ? status : "");
 	row->info = strdup((const char *)sqlite3_column_text(st, COL_INFO));
 	if (row->info == NULL || store_job_backoff(st, &row->backoff) != 0)
 		return db_fail(db, SQLITE_CORRUPT, "job_row", detail, len);
@@ -77,8 +83,8 @@ store_job_find(struct db *db, const struct store_address *a,
 	else
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		e = store_job_read_row(db, st, row ? row : &scratch, elem,
-		    detail, len);
+		e = store_job_read_row(
+		    db, st, row ? row : &scratch, elem, detail, len);
 	else if (rc == SQLITE_DONE)
 		e = err_set(detail, len, ERR_JOB_NOT_FOUND,
 		    "job %.255s/%.255s/%.255s does not exist", a->type,
@@ -137,8 +143,8 @@ store_job_precondition(const char *if_match, int64_t revision, int exists,
 		return err_set(detail, len, ERR_REVISION_MISMATCH,
 		    "If-Match was given but the job does not exist");
 	return err_set(detail, len, ERR_REVISION_MISMATCH,
-	    "If-Match %.40s does not match the job's revision %lld",
-	    if_match, (long long)revision);
+	    "If-Match %.40s does not match the job's revision %lld", if_match,
+	    (long long)revision);
 }
 
 /* Finds the operation's id and its backoff, for a new job. */
@@ -162,8 +168,8 @@ store_job_operation(struct db *db, const struct store_address *a,
 		*op_id = sqlite3_column_int64(st, 0);
 		bj = store_json_column(st, 4);
 		if (model_backoff_from_json(bj, "backoff", op_backoff, NULL))
-			e = db_fail(db, SQLITE_CORRUPT, "op_backoff", detail,
-			    len);
+			e = db_fail(
+			    db, SQLITE_CORRUPT, "op_backoff", detail, len);
 	} else if (rc == SQLITE_DONE) {
 		e = err_set(detail, len, ERR_OPERATION_NOT_FOUND,
 		    "operation %.255s/%.255s does not exist", a->type,
@@ -179,7 +185,8 @@ store_job_operation(struct db *db, const struct store_address *a,
 
 static enum err
 store_job_insert(struct db *db, int64_t op_id, const char *name,
-    const char *info, const struct backoff *b, char *detail, size_t len)
+    const char *info, const struct backoff *b, int own, char *detail,
+    size_t len)
 {
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_INSERT);
 	int64_t now = model_now_ms();
@@ -192,7 +199,8 @@ store_job_insert(struct db *db, int64_t op_id, const char *name,
 	    sqlite3_bind_text(st, 3, info, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_int64(st, 4, b->initial_ms) ||
 	    sqlite3_bind_int64(st, 5, now + b->initial_ms) ||
-	    sqlite3_bind_int64(st, 6, now) || sqlite3_bind_int64(st, 7, now))
+	    sqlite3_bind_int64(st, 6, now) || sqlite3_bind_int64(st, 7, now) ||
+	    sqlite3_bind_int(st, 8, own))
 		rc = SQLITE_ERROR;
 	else
 		rc = sqlite3_step(st);
@@ -203,17 +211,30 @@ store_job_insert(struct db *db, int64_t op_id, const char *name,
 	return ERR_OK;
 }
 
+/* JSON objects are unordered: the same members in another order, or
+ * other white space, are the same info and no new revision. */
+static int
+store_job_same_info(const char *stored, json_object *info)
+{
+	json_object *old = json_tokener_parse(stored);
+	int same = old != NULL && json_object_equal(old, info);
+
+	json_object_put(old);
+	return same;
+}
+
 /* Replaces the info of an existing job; the revision grows only when
  * the info really changes, and the current delay is clamped into the
  * (possibly new) backoff bounds. */
 static enum err
 store_job_update(struct db *db, const struct store_job_row *row,
-    const char *info, const struct backoff *b, char *detail, size_t len)
+    json_object *info_obj, const char *info, const struct backoff *b, int own,
+    char *detail, size_t len)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (strcmp(row->info, info) == 0)
+	if (store_job_same_info(row->info, info_obj))
 		return ERR_OK;
 	st = db_stmt(db, DB_JOB_UPDATE);
 	if (st == NULL)
@@ -221,7 +242,7 @@ store_job_update(struct db *db, const struct store_job_row *row,
 	if (sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_int64(st, 2, backoff_clamp(b, row->delay_ms)) ||
 	    sqlite3_bind_int64(st, 3, model_now_ms()) ||
-	    sqlite3_bind_int64(st, 4, row->id))
+	    sqlite3_bind_int(st, 4, own) || sqlite3_bind_int64(st, 5, row->id))
 		rc = SQLITE_ERROR;
 	else
 		rc = sqlite3_step(st);
@@ -232,37 +253,63 @@ store_job_update(struct db *db, const struct store_job_row *row,
 	return ERR_OK;
 }
 
+/*
+ * A job without a backoff of its own takes its operation's, written into
+ * the stored info so that reading a job never needs to merge documents;
+ * an operation's backoff change rewrites it (DB_OPERATION_CLAMP_JOBS).
+ */
 static enum err
-store_job_upsert(struct db *db, struct store_address *a,
-    json_object *info, const char *if_match, char *detail, size_t len)
+store_job_fill_backoff(json_object *info, int has_own,
+    const struct backoff *op_backoff, char *detail, size_t len)
+{
+	json_object *bj;
+
+	if (has_own)
+		return ERR_OK;
+	bj = model_backoff_to_json(op_backoff);
+	if (bj == NULL || json_object_object_add(info, "backoff", bj) != 0) {
+		json_object_put(bj);
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	}
+	return ERR_OK;
+}
+
+static enum err
+store_job_upsert(struct db *db, struct store_address *a, json_object *info,
+    const char *if_match, char *detail, size_t len)
 {
 	struct store_job_row row = { 0 };
 	struct backoff own, op_backoff;
-	const char *text = json_object_to_json_string_ext(info,
-	    STORE_JSON_FLAGS);
+	const char *text;
 	int has_own = 0;
 	int64_t op_id = 0, timeout = 0;
 	enum err e;
 
-	if (text == NULL ||
-	    model_job_info_check(info, &a->name, &has_own, &own, &timeout,
-		NULL) != ERR_OK)
+	if (model_job_info_check(
+	        info, &a->name, &has_own, &own, &timeout, NULL) != ERR_OK)
 		return err_set(detail, len, ERR_INTERNAL, "unvalidated job");
 	e = store_job_operation(db, a, &op_id, &op_backoff, detail, len);
+	if (e == ERR_OK)
+		e = store_job_fill_backoff(
+		    info, has_own, &op_backoff, detail, len);
 	if (e != ERR_OK)
 		return e;
+	text = json_object_to_json_string_ext(info, STORE_JSON_FLAGS);
+	if (text == NULL)
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+
 	e = store_job_find(db, a, &row, NULL, detail, len);
 	if (e == ERR_JOB_NOT_FOUND) {
 		e = store_job_precondition(if_match, 0, 0, detail, len);
 		if (e == ERR_OK)
 			e = store_job_insert(db, op_id, a->name, text,
-			    has_own ? &own : &op_backoff, detail, len);
+			    has_own ? &own : &op_backoff, has_own, detail, len);
 	} else if (e == ERR_OK) {
-		e = store_job_precondition(if_match, row.revision, 1, detail,
-		    len);
+		e = store_job_precondition(
+		    if_match, row.revision, 1, detail, len);
 		if (e == ERR_OK)
-			e = store_job_update(db, &row, text,
-			    has_own ? &own : &op_backoff, detail, len);
+			e = store_job_update(db, &row, info, text,
+			    has_own ? &own : &op_backoff, has_own, detail, len);
 	}
 	free(row.info);
 	return e;
@@ -294,8 +341,8 @@ store_job_put(struct db *db, const struct store_address *addr,
 }
 
 static enum err
-store_job_with_executions(struct db *db, int64_t job_id, json_object *elem,
-    char *detail, size_t len)
+store_job_with_executions(
+    struct db *db, int64_t job_id, json_object *elem, char *detail, size_t len)
 {
 	json_object *list = NULL;
 	enum err e;
@@ -305,23 +352,22 @@ store_job_with_executions(struct db *db, int64_t job_id, json_object *elem,
 		return e;
 	if (json_object_object_add(elem, "executions", list) != 0 ||
 	    json_object_object_add(elem, "@type",
-		json_object_new_string(MODEL_JOB_DATA_TYPE)) != 0)
+	        json_object_new_string(MODEL_JOB_DATA_TYPE)) != 0)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
 	return ERR_OK;
 }
 
 enum err
-store_job_get(struct db *db, const struct store_address *a,
-    int with_executions, json_object **elem, int64_t *revision,
-    char *detail, size_t len)
+store_job_get(struct db *db, const struct store_address *a, int with_executions,
+    json_object **elem, int64_t *revision, char *detail, size_t len)
 {
 	struct store_job_row row = { 0 };
 	enum err e;
 
 	/* The job and its executions come from one snapshot. */
 	if (sqlite3_exec(db->handle, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(db, sqlite3_errcode(db->handle), "begin",
-		    detail, len);
+		return db_fail(
+		    db, sqlite3_errcode(db->handle), "begin", detail, len);
 	*elem = NULL;
 	e = store_job_find(db, a, &row, elem, detail, len);
 	if (e == ERR_OK && with_executions)
@@ -339,7 +385,8 @@ store_job_get(struct db *db, const struct store_address *a,
 
 enum err
 store_job_delete(struct db *db, const struct store_address *a,
-    const char *if_match, json_object **elem, char *detail, size_t len)
+    const char *if_match, json_object **elem, int64_t *revision,
+    char *detail, size_t len)
 {
 	struct store_job_row row = { 0 };
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_DELETE);
@@ -354,16 +401,17 @@ store_job_delete(struct db *db, const struct store_address *a,
 		return e;
 	e = store_job_find(db, a, &row, elem, detail, len);
 	if (e == ERR_OK)
-		e = store_job_precondition(if_match, row.revision, 1, detail,
-		    len);
+		e = store_job_precondition(
+		    if_match, row.revision, 1, detail, len);
 	if (e == ERR_OK) {
-		rc = sqlite3_bind_int64(st, 1, row.id) ? SQLITE_ERROR :
-							  sqlite3_step(st);
+		rc = sqlite3_bind_int64(st, 1, row.id) ? SQLITE_ERROR
+		                                       : sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			e = db_fail(db, rc, "job_delete", detail, len);
 	}
 	free(row.info);
+	*revision = row.revision;
 	if (e == ERR_OK)
 		e = db_commit(db, detail, len);
 	else
@@ -388,14 +436,15 @@ store_job_write_status(struct db *db, const struct store_job_row *row,
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
-	if (sqlite3_bind_text(st, 1, job_status_names[status], -1,
-		SQLITE_STATIC) ||
-	    sqlite3_bind_int64(st, 2,
-		executing ? row->backoff.initial_ms : row->delay_ms) ||
-	    (executing ? sqlite3_bind_int64(st, 3,
-			     now + row->backoff.initial_ms) :
-			 sqlite3_bind_null(st, 3)) ||
-	    sqlite3_bind_int64(st, 4, now) || sqlite3_bind_int64(st, 5, row->id))
+	if (sqlite3_bind_text(
+	        st, 1, job_status_names[status], -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(
+	        st, 2, executing ? row->backoff.initial_ms : row->delay_ms) ||
+	    (executing
+	            ? sqlite3_bind_int64(st, 3, now + row->backoff.initial_ms)
+	            : sqlite3_bind_null(st, 3)) ||
+	    sqlite3_bind_int64(st, 4, now) ||
+	    sqlite3_bind_int64(st, 5, row->id))
 		rc = SQLITE_ERROR;
 	else
 		rc = sqlite3_step(st);
@@ -414,12 +463,12 @@ store_status_answer(const struct store_address *a, enum job_status before,
 	json_object *o = json_object_new_object();
 
 	if (address == NULL || o == NULL ||
-	    json_object_object_add(o, "address",
-		json_object_new_string(address)) ||
+	    json_object_object_add(
+	        o, "address", json_object_new_string(address)) ||
 	    json_object_object_add(o, "previous_status",
-		json_object_new_string(job_status_names[before])) ||
+	        json_object_new_string(job_status_names[before])) ||
 	    json_object_object_add(o, "current_status",
-		json_object_new_string(job_status_names[after]))) {
+	        json_object_new_string(job_status_names[after]))) {
 		json_object_put(o);
 		o = NULL;
 	}
@@ -465,25 +514,34 @@ static const struct query_field store_job_fields[] = {
 	{ "info.timeout_in_millis",
 	    "json_extract(j.info, '$.timeout_in_millis')", QUERY_INTEGER, 1,
 	    NULL, 0 },
-	{ "info.roles", "j.info, '$.roles'", QUERY_ROLES, 0, NULL, 0 },
-	{ "info.parameters", "j.info, '$.parameters'", QUERY_PARAMETERS, 0,
-	    NULL, 0 },
+	/* job_role and job_parameter are kept from info by triggers
+	 * (sql/002), so these filters are index lookups, not JSON scans.
+	 * A parameter test can drive the query from its index (parameter
+	 * values tend to be selective); a role test is a key lookup per
+	 * candidate job (few roles, each shared by many jobs). */
+	{ "info.roles",
+	    "EXISTS (SELECT 1 FROM job_role WHERE job_id = j.id AND role",
+	    QUERY_ROLES, 0, NULL, 0 },
+	{ "info.parameters",
+	    "j.id IN (SELECT job_id FROM job_parameter WHERE key = ? AND "
+	    "value",
+	    QUERY_PARAMETERS, 0, NULL, 0 },
 	{ "operation.id", "o.id", QUERY_INTEGER, 1, NULL, 0 },
 	{ "operation.info.type", "o.type", QUERY_TEXT, 1, op_type_names,
 	    OP_TYPE__MAX },
-	{ "operation.info.definition", "o.definition", QUERY_TEXT, 1, NULL,
-	    0 },
+	{ "operation.info.definition", "o.definition", QUERY_TEXT, 1, NULL, 0 },
 };
 
 static const struct query_spec store_job_spec = {
-	store_job_fields, sizeof store_job_fields / sizeof store_job_fields[0],
+	store_job_fields,
+	sizeof store_job_fields / sizeof store_job_fields[0],
 	"j.id",
 };
 
 /* Narrows a list to the address's fixed segments; "*" matches any. */
 int
-store_address_where(const struct store_address *a, char *where, size_t len,
-    const char **binds)
+store_address_where(
+    const struct store_address *a, char *where, size_t len, const char **binds)
 {
 	int n = 0;
 
@@ -493,7 +551,8 @@ store_address_where(const struct store_address *a, char *where, size_t len,
 		binds[n++] = a->type;
 	}
 	if (a->definition != NULL && strcmp(a->definition, "*") != 0) {
-		strncat(where, " AND o.definition = ?", len - strlen(where) - 1);
+		strncat(
+		    where, " AND o.definition = ?", len - strlen(where) - 1);
 		binds[n++] = a->definition;
 	}
 	if (a->name != NULL && strcmp(a->name, "*") != 0) {

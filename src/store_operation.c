@@ -3,7 +3,8 @@
 #include "log.h"
 #include "store.h"
 
-#define STORE_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define STORE_JSON_FLAGS                                                       \
+	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* Steps the statement for one row and builds the element from it. */
 static enum err
@@ -74,8 +75,8 @@ store_operation_by_id(struct db *db, int64_t id, json_object **elem,
 
 /* Runs a write statement whose parameters are already bound. */
 static enum err
-store_step_done(struct db *db, sqlite3_stmt *st, const char *what,
-    char *detail, size_t len)
+store_step_done(
+    struct db *db, sqlite3_stmt *st, const char *what, char *detail, size_t len)
 {
 	int rc = sqlite3_step(st);
 
@@ -111,12 +112,11 @@ store_operation_insert(struct db *db, const struct store_address *a,
 	return e;
 }
 
-/* Updates the operation and clamps the current delay of the jobs that
- * inherit its backoff into the new bounds. */
+/* Updates the operation; the jobs that inherit its backoff take the new
+ * one into their info and clamp their current delay into its bounds. */
 static enum err
 store_operation_update(struct db *db, int64_t id, const char *info,
-    const char *backoff_text, const struct backoff *b, char *detail,
-    size_t len)
+    const char *backoff_text, const struct backoff *b, char *detail, size_t len)
 {
 	sqlite3_stmt *st = db_stmt(db, DB_OPERATION_UPDATE);
 	sqlite3_stmt *clamp = db_stmt(db, DB_OPERATION_CLAMP_JOBS);
@@ -130,7 +130,8 @@ store_operation_update(struct db *db, int64_t id, const char *info,
 	    sqlite3_bind_int64(st, 4, id) ||
 	    sqlite3_bind_int64(clamp, 1, b->minimum_ms) ||
 	    sqlite3_bind_int64(clamp, 2, b->maximum_ms) ||
-	    sqlite3_bind_int64(clamp, 3, id)) {
+	    sqlite3_bind_int64(clamp, 3, id) ||
+	    sqlite3_bind_text(clamp, 4, backoff_text, -1, SQLITE_STATIC)) {
 		db_reset_all(db);
 		return db_fail(db, SQLITE_ERROR, "bind", detail, len);
 	}
@@ -154,10 +155,10 @@ store_operation_put(struct db *db, const struct conf *conf, json_object *info,
 	int64_t id = 0;
 	enum err e;
 
-	if (model_operation_info_check(info, &type, &a.definition,
-		&has_backoff, &b, NULL) != ERR_OK)
-		return err_set(detail, len, ERR_INTERNAL,
-		    "unvalidated operation info");
+	if (model_operation_info_check(
+	        info, &type, &a.definition, &has_backoff, &b, NULL) != ERR_OK)
+		return err_set(
+		    detail, len, ERR_INTERNAL, "unvalidated operation info");
 	a.type = op_type_names[type];
 	if (!has_backoff)
 		b = conf->backoff[type];
@@ -207,16 +208,16 @@ store_operation_delete(struct db *db, const struct store_address *a,
 	e = store_operation_find(db, a, elem, &id, detail, len);
 	if (e != ERR_OK)
 		goto fail;
-	if (sqlite3_bind_int64(has, 1, id) ||
-	    sqlite3_step(has) != SQLITE_ROW) {
-		e = db_fail(db, sqlite3_errcode(db->handle), "has_jobs",
-		    detail, len);
+	if (sqlite3_bind_int64(has, 1, id) || sqlite3_step(has) != SQLITE_ROW) {
+		e = db_fail(
+		    db, sqlite3_errcode(db->handle), "has_jobs", detail, len);
 		goto fail;
 	}
 	if (sqlite3_column_int(has, 0)) {
 		e = err_set(detail, len, ERR_OPERATION_HAS_JOBS,
 		    "operation %.255s/%.255s still has jobs; delete them "
-		    "first", a->type, a->definition);
+		    "first",
+		    a->type, a->definition);
 		goto fail;
 	}
 	sqlite3_reset(has);
@@ -254,6 +255,6 @@ store_operation_list(struct db *db, const char *const *filter4,
     json_object **page, char *detail, size_t len)
 {
 	return store_list(db, &store_operation_spec, DB_OPERATION_COLUMNS,
-	    " FROM operation o WHERE 1", NULL, 0, filter4,
-	    store_operation_elem, page, detail, len);
+	    " FROM operation o WHERE 1", NULL, 0, filter4, store_operation_elem,
+	    page, detail, len);
 }

@@ -19,23 +19,28 @@
 
 static const char *const statuses[] = {"EXECUTING", "PAUSED", "STOPPED"};
 
+/* Membership openings as the store's job list uses them, over JSON here
+ * so that the tests need no trigger-kept tables. */
+#define ROLES_SQL                                                           \
+	"EXISTS (SELECT 1 FROM json_each(j.info, '$.roles') WHERE value"
+#define PARAM_SQL                                                           \
+	"EXISTS (SELECT 1 FROM json_each(j.info, '$.parameters') WHERE key = " \
+	"? AND value"
+
 /* Resembles the jobs list: j is the job, o its operation. */
 static const struct query_field job_fields[] = {
     {"id", "j.id", QUERY_INTEGER, 1, NULL, 0},
     {"status", "j.status", QUERY_TEXT, 1, statuses, 3},
     {"info.name", "j.name", QUERY_TEXT, 1, NULL, 0},
     {"created_at", "j.created_at", QUERY_TIME, 1, NULL, 0},
-    {"info.roles", "j.info, '$.roles'", QUERY_ROLES, 0, NULL, 0},
-    {"info.parameters", "j.info, '$.parameters'", QUERY_PARAMETERS, 0, NULL, 0},
+    {"info.roles", ROLES_SQL, QUERY_ROLES, 0, NULL, 0},
+    {"info.parameters", PARAM_SQL, QUERY_PARAMETERS, 0, NULL, 0},
     {"operation.info.type", "o.type", QUERY_TEXT, 1, NULL, 0},
 };
 
 static const struct query_spec spec = {
     job_fields, sizeof(job_fields) / sizeof(job_fields[0]), "j.id"};
 
-#define ROLES_SQL "SELECT 1 FROM json_each(j.info, '$.roles') WHERE value"
-#define PARAM_SQL                                                              \
-	"(SELECT value FROM json_each(j.info, '$.parameters') WHERE key = ?)"
 
 /* Formats q's binds as "1 'text' ..." for comparison. */
 static void
@@ -219,17 +224,17 @@ test_query_roles(void **state)
 {
 	(void)state;
 	check_filter(
-	    "info.roles==admin", "EXISTS (" ROLES_SQL " = ?)", "'admin'");
+	    "info.roles==admin", ROLES_SQL " = ?)", "'admin'");
 	check_filter(
-	    "info.roles!=admin", "NOT EXISTS (" ROLES_SQL " = ?)", "'admin'");
+	    "info.roles!=admin", "NOT " ROLES_SQL " = ?)", "'admin'");
 	check_filter(
-	    "info.roles==ad*", "EXISTS (" ROLES_SQL " GLOB ?)", "'ad*'");
+	    "info.roles==ad*", ROLES_SQL " GLOB ?)", "'ad*'");
 	check_filter(
-	    "info.roles!=ad*", "NOT EXISTS (" ROLES_SQL " GLOB ?)", "'ad*'");
-	check_filter("info.roles=in=(a,b)", "EXISTS (" ROLES_SQL " IN (?,?))",
+	    "info.roles!=ad*", "NOT " ROLES_SQL " GLOB ?)", "'ad*'");
+	check_filter("info.roles=in=(a,b)", ROLES_SQL " IN (?,?))",
 	    "'a' 'b'");
 	check_filter(
-	    "info.roles=out=(a)", "NOT EXISTS (" ROLES_SQL " IN (?))", "'a'");
+	    "info.roles=out=(a)", "NOT " ROLES_SQL " IN (?))", "'a'");
 	check_filter_error("info.roles=lt=x",
 	    "filter: info.roles supports only ==, !=, =in=, =out=, at "
 	    "position 1");
@@ -242,25 +247,25 @@ test_query_parameters(void **state)
 {
 	(void)state;
 	check_filter(
-	    "info.parameters.source==s3", PARAM_SQL " = ?", "'source' 's3'");
+	    "info.parameters.source==s3", PARAM_SQL " = ?)", "'source' 's3'");
 	check_filter(
-	    "info.parameters.source==s*", PARAM_SQL " GLOB ?", "'source' 's*'");
+	    "info.parameters.source==s*", PARAM_SQL " GLOB ?)", "'source' 's*'");
 	check_filter(
-	    "info.parameters.source>a", PARAM_SQL " > ?", "'source' 'a'");
-	check_filter("info.parameters.source=in=(a,b)", PARAM_SQL " IN (?,?)",
+	    "info.parameters.source>a", PARAM_SQL " > ?)", "'source' 'a'");
+	check_filter("info.parameters.source=in=(a,b)", PARAM_SQL " IN (?,?))",
 	    "'source' 'a' 'b'");
 
 	/* Negations match jobs without the key, whose subquery is NULL. */
 	check_filter("info.parameters.source!=s3",
-	    "NOT COALESCE(" PARAM_SQL " = ?, 0)", "'source' 's3'");
+	    "NOT " PARAM_SQL " = ?)", "'source' 's3'");
 	check_filter("info.parameters.source!=s*",
-	    "NOT COALESCE(" PARAM_SQL " GLOB ?, 0)", "'source' 's*'");
+	    "NOT " PARAM_SQL " GLOB ?)", "'source' 's*'");
 	check_filter("info.parameters.source=out=(a)",
-	    "NOT COALESCE(" PARAM_SQL " IN (?), 0)", "'source' 'a'");
+	    "NOT " PARAM_SQL " IN (?))", "'source' 'a'");
 
 	/* The key is bound too, quotes and dots included. */
 	check_filter(
-	    "info.parameters.it's.a==1", PARAM_SQL " = ?", "'it's.a' '1'");
+	    "info.parameters.it's.a==1", PARAM_SQL " = ?)", "'it's.a' '1'");
 }
 
 static void
