@@ -56,9 +56,22 @@ enum db_stmt {
 	DB_STMT__MAX
 };
 
+/* Statements whose text is built per request (filtered lists) are kept
+ * by text in a few slots, so that a client repeating a query does not
+ * pay for preparing it again. */
+#define DB_CACHE_SLOTS 16
+
+struct db_cached {
+	char *sql;
+	sqlite3_stmt *stmt;
+	uint64_t used;		/* tick of the last use, for eviction */
+};
+
 struct db {
 	sqlite3 *handle;
 	sqlite3_stmt *stmt[DB_STMT__MAX];
+	struct db_cached cache[DB_CACHE_SLOTS];
+	uint64_t cache_tick;
 	int64_t busy_timeout_ms;
 	int64_t busy_since_ns;	/* CLOCK_MONOTONIC of the first retry */
 };
@@ -78,6 +91,14 @@ void db_close(struct db *db);
 /* Returns the statement, preparing it on first use; NULL on failure (the
  * reason is logged).  The caller resets it when done (db_reset). */
 sqlite3_stmt *db_stmt(struct db *db, enum db_stmt id);
+
+/*
+ * Returns a prepared statement for sql, reusing a cached one with the
+ * same text (reset, bindings cleared) or preparing and caching it,
+ * evicting the least recently used.  Returns NULL with *rc set when
+ * preparing fails.  The statement stays owned by db.
+ */
+sqlite3_stmt *db_stmt_for(struct db *db, const char *sql, int *rc);
 
 /* Resets and clears bindings of every cached statement, so that no read
  * transaction or bound pointer outlives a request. */

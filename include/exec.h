@@ -21,11 +21,11 @@ struct exec_input {
 	const char *type;
 	const char *definition;
 	const char *name;
-	const char *address;	 /* "type/definition/name", path-encoded */
+	const char *address; /* "type/definition/name", path-encoded */
 	int64_t ordinal;
 	json_object *parameters; /* object of strings */
-	json_object *roles;	 /* array of strings */
-	const char *json;	 /* the execution as JSON, for stdin */
+	json_object *roles;      /* array of strings */
+	const char *json;        /* the execution as JSON, for stdin */
 	const struct conf *conf;
 };
 
@@ -43,8 +43,8 @@ struct exec_builtin {
 };
 
 /* The registered built-in for (type, definition), or NULL. */
-const struct exec_builtin *exec_builtin_find(const char *type,
-    const char *definition);
+const struct exec_builtin *exec_builtin_find(
+    const char *type, const char *definition);
 
 /* Appends the definitions built in for type to array; 0 or -1 (ENOMEM). */
 int exec_builtin_list(const char *type, json_object *array);
@@ -57,13 +57,13 @@ int exec_definition_ok(const char *definition);
  * <handlers_dir>/<type in lower case>/<definition>, when it is an
  * executable regular file.  Returns a new string (caller frees) or NULL.
  */
-char *exec_external_resolve(const char *handlers_dir, const char *type,
-    const char *definition);
+char *exec_external_resolve(
+    const char *handlers_dir, const char *type, const char *definition);
 
 /* The result of a NO_EXECUTOR failure: what is available for type, built
  * in and under handlers_dir.  A new object, or NULL on ENOMEM. */
-json_object *exec_external_available(const char *handlers_dir,
-    const char *type);
+json_object *exec_external_available(
+    const char *handlers_dir, const char *type);
 
 /* Writes "LEDGEROPS_PARAM_" + key upper-cased, non-alphanumerics as '_',
  * into out (truncated to len). */

@@ -41,14 +41,14 @@ struct sched_exec {
 	int64_t job_id;
 	int64_t ordinal;
 	int64_t revision;
-	int64_t due_at;	    /* UTC ms, when the job was due */
+	int64_t due_at;     /* UTC ms, when the job was due */
 	int64_t started_at; /* UTC ms */
 	int64_t timeout_ms; /* 0: the configured default */
 	char *type;
 	char *definition;
 	char *name;
 	char *parameters; /* JSON text of the snapshot */
-	char *roles;	  /* JSON text of the snapshot */
+	char *roles;      /* JSON text of the snapshot */
 	enum exec_status status;
 };
 
@@ -95,8 +95,8 @@ int sched_store_check(struct sched_store *s, int64_t id, const char *owner,
 
 /* Extends the leases of ids[0..n) held by owner to expires, in one
  * transaction; held[i] is set to 0 for a lease no longer held. */
-int sched_store_renew(struct sched_store *s, const char *owner,
-    int64_t expires, const int64_t *ids, int n, int *held);
+int sched_store_renew(struct sched_store *s, const char *owner, int64_t expires,
+    const int64_t *ids, int n, int *held);
 
 /* Up to max STARTED executions whose lease expired before now. */
 int sched_store_expired(struct sched_store *s, int64_t now,

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -218,6 +219,10 @@ db_close(struct db *db)
 
 	for (i = 0; i < DB_STMT__MAX; i++)
 		sqlite3_finalize(db->stmt[i]);
+	for (i = 0; i < DB_CACHE_SLOTS; i++) {
+		sqlite3_finalize(db->cache[i].stmt);
+		free(db->cache[i].sql);
+	}
 	sqlite3_close(db->handle);
 	memset(db, 0, sizeof *db);
 }
@@ -239,6 +244,53 @@ db_stmt(struct db *db, enum db_stmt id)
 	return db->stmt[id];
 }
 
+static struct db_cached *
+db_cache_slot(struct db *db, const char *sql)
+{
+	struct db_cached *victim = &db->cache[0];
+	int i;
+
+	for (i = 0; i < DB_CACHE_SLOTS; i++) {
+		struct db_cached *c = &db->cache[i];
+
+		if (c->sql != NULL && strcmp(c->sql, sql) == 0)
+			return c;
+		if (c->used < victim->used)
+			victim = c;
+	}
+	sqlite3_finalize(victim->stmt);
+	free(victim->sql);
+	memset(victim, 0, sizeof *victim);
+	return victim;
+}
+
+sqlite3_stmt *
+db_stmt_for(struct db *db, const char *sql, int *rc)
+{
+	struct db_cached *c = db_cache_slot(db, sql);
+
+	c->used = ++db->cache_tick;
+	if (c->stmt != NULL) {
+		sqlite3_reset(c->stmt);
+		sqlite3_clear_bindings(c->stmt);
+		*rc = SQLITE_OK;
+		return c->stmt;
+	}
+	c->sql = strdup(sql);
+	if (c->sql == NULL) {
+		*rc = SQLITE_NOMEM;
+		return NULL;
+	}
+	*rc = sqlite3_prepare_v3(
+	    db->handle, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt, NULL);
+	if (*rc != SQLITE_OK) {
+		free(c->sql);
+		memset(c, 0, sizeof *c);
+		return NULL;
+	}
+	return c->stmt;
+}
+
 void
 db_reset_all(struct db *db)
 {
@@ -249,6 +301,12 @@ db_reset_all(struct db *db)
 			continue;
 		sqlite3_reset(db->stmt[i]);
 		sqlite3_clear_bindings(db->stmt[i]);
+	}
+	for (i = 0; i < DB_CACHE_SLOTS; i++) {
+		if (db->cache[i].stmt == NULL)
+			continue;
+		sqlite3_reset(db->cache[i].stmt);
+		sqlite3_clear_bindings(db->cache[i].stmt);
 	}
 }
 

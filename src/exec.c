@@ -116,8 +116,8 @@ exec_start(struct exec_child *c, const struct exec_input *in,
 	if ((c->pid = fork()) == -1)
 		goto fail;
 	if (c->pid == 0)
-		exec_child(parent, stdin_fd, out[1], err[1], in, builtin, path,
-		    env);
+		exec_child(
+		    parent, stdin_fd, out[1], err[1], in, builtin, path, env);
 
 	/* Both sides set the group, so that a signal sent right after
 	 * fork() already reaches it. */
@@ -213,7 +213,7 @@ exec_reap(struct exec_child *c)
 	 * killing the group cannot hit a recycled one. */
 	memset(&si, 0, sizeof si);
 	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-		-1 ||
+	        -1 ||
 	    si.si_pid != c->pid)
 		return 0;
 	kill(-c->pid, SIGKILL);
@@ -329,15 +329,15 @@ exec_stdout_object(const struct exec_buf *b)
 		return NULL;
 	if ((tok = json_tokener_new()) == NULL)
 		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-		JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(
+	    tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, b->data, (int)b->len);
 	end = json_tokener_get_parse_end(tok);
 	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
 		o = json_tokener_parse_ex(tok, "", 1);
 	json_tokener_free(tok);
 	while (o != NULL && end < b->len &&
-	    strchr(" \t\r\n", b->data[end]) != NULL)
+	       strchr(" \t\r\n", b->data[end]) != NULL)
 		end++;
 	if (o == NULL || !json_object_is_type(o, json_type_object) ||
 	    end < b->len) {
@@ -358,8 +358,7 @@ exec_result(const struct exec_child *c)
 		return NULL;
 	s = exec_string(&c->buf[0]);
 	e = exec_string(&c->buf[1]);
-	if (s == NULL || e == NULL ||
-	    json_object_object_add(o, "stdout", s) ||
+	if (s == NULL || e == NULL || json_object_object_add(o, "stdout", s) ||
 	    (s = NULL, json_object_object_add(o, "stderr", e))) {
 		json_object_put(s);
 		json_object_put(e);

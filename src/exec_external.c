@@ -32,8 +32,8 @@ exec_type_dir(const char *handlers_dir, const char *type)
 {
 	char *dir, *p;
 
-	if (handlers_dir == NULL || asprintf(&dir, "%s/%s", handlers_dir,
-					type) < 0)
+	if (handlers_dir == NULL ||
+	    asprintf(&dir, "%s/%s", handlers_dir, type) < 0)
 		return NULL;
 	for (p = dir + strlen(handlers_dir) + 1; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
@@ -46,12 +46,12 @@ exec_is_program(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    access(path, X_OK) == 0;
+	       access(path, X_OK) == 0;
 }
 
 char *
-exec_external_resolve(const char *handlers_dir, const char *type,
-    const char *definition)
+exec_external_resolve(
+    const char *handlers_dir, const char *type, const char *definition)
 {
 	char *dir, *path = NULL;
 
@@ -100,7 +100,7 @@ exec_list_dir(const char *dir, json_object *array)
 	qsort(names, n, sizeof names[0], exec_name_cmp);
 	for (i = 0; i < n; i++) {
 		if (rc == 0 && json_object_array_add(array,
-				   json_object_new_string(names[i])) != 0)
+		                   json_object_new_string(names[i])) != 0)
 			rc = -1;
 		free(names[i]);
 	}
@@ -117,11 +117,11 @@ exec_external_available(const char *handlers_dir, const char *type)
 	int ok = o && built && progs && dir;
 
 	ok = ok && exec_builtin_list(type, built) == 0 &&
-	    exec_list_dir(dir, progs) == 0;
-	ok = ok && json_object_object_add(o, "type",
-			json_object_new_string(type)) == 0;
-	ok = ok && json_object_object_add(o, "handlers_dir",
-			json_object_new_string(dir)) == 0;
+	     exec_list_dir(dir, progs) == 0;
+	ok = ok && json_object_object_add(
+	               o, "type", json_object_new_string(type)) == 0;
+	ok = ok && json_object_object_add(
+	               o, "handlers_dir", json_object_new_string(dir)) == 0;
 	if (ok && json_object_object_add(o, "built_in", built) == 0)
 		built = NULL;
 	else
@@ -151,9 +151,9 @@ exec_env_key(const char *key, char *out, size_t len)
 	for (; prefix[i] != '\0' && i + 1 < len; i++)
 		out[i] = prefix[i];
 	for (; *key != '\0' && i + 1 < len; key++, i++)
-		out[i] = isalnum((unsigned char)*key) ?
-		    (char)toupper((unsigned char)*key) :
-		    '_';
+		out[i] = isalnum((unsigned char)*key)
+		             ? (char)toupper((unsigned char)*key)
+		             : '_';
 	out[i] = '\0';
 }
 
@@ -176,7 +176,8 @@ exec_env_roles(json_object *roles)
 
 	for (i = 0; i < n; i++)
 		len += strlen(json_object_get_string(
-			   json_object_array_get_idx(roles, i))) + 1;
+		           json_object_array_get_idx(roles, i))) +
+		       1;
 	if ((s = calloc(1, len)) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -224,9 +225,9 @@ exec_env_params(json_object *params, char **env, size_t *n)
 char **
 exec_env_build(const struct exec_input *in)
 {
-	size_t nparams = in->parameters ?
-	    (size_t)json_object_object_length(in->parameters) :
-	    0;
+	size_t nparams = in->parameters
+	                     ? (size_t)json_object_object_length(in->parameters)
+	                     : 0;
 	char **env = calloc(nparams + 4, sizeof *env);
 	char ordinal[24], *roles;
 	size_t n = 0;

@@ -40,10 +40,10 @@ struct sched_run {
 	int64_t kill_at;  /* monotonic: SIGKILL due; 0 when none */
 	/* EXEC_STARTED until a timeout or a cancel decides the outcome. */
 	enum exec_status outcome;
-	const char *fail_code;	  /* when no child could be started */
+	const char *fail_code;    /* when no child could be started */
 	json_object *fail_result; /* its result, or NULL */
-	int lost;		  /* another scheduler closed it */
-	int unsaved; /* reaped, outcome not yet written */
+	int lost;                 /* another scheduler closed it */
+	int unsaved;              /* reaped, outcome not yet written */
 };
 
 struct sched {
@@ -60,9 +60,9 @@ struct sched {
 	int64_t stop_at;   /* monotonic: shutdown grace ends */
 	int64_t next_tick; /* monotonic */
 	int64_t next_renew;
-	int64_t due;	   /* monotonic: earliest due job */
+	int64_t due; /* monotonic: earliest due job */
 	int64_t data_version;
-	int reread;	   /* look for due jobs now */
+	int reread; /* look for due jobs now */
 };
 
 static int64_t
@@ -104,16 +104,17 @@ sched_transition(struct sched *s, struct sched_exec *x, const char *address,
     const char *result, int64_t duration_ms)
 {
 	struct sched_outcome o = { to, code, result, model_now_ms() };
-	const char *event = to == EXEC_STARTED ? "execution_started" :
-						 "execution_stopped";
+	const char *event =
+	    to == EXEC_STARTED ? "execution_started" : "execution_stopped";
 	int applied = 1;
 
 	if (address == NULL)
 		address = "-";
 	if (!sched_legal((int)x->status, to)) {
 		log_warnx("event=illegal_transition address=%s ordinal=%lld "
-			  "from=%d to=%s", address, (long long)x->ordinal,
-		    (int)x->status, exec_status_names[to]);
+		          "from=%d to=%s",
+		    address, (long long)x->ordinal, (int)x->status,
+		    exec_status_names[to]);
 		return -1;
 	}
 	if (to != EXEC_STARTED &&
@@ -123,9 +124,9 @@ sched_transition(struct sched *s, struct sched_exec *x, const char *address,
 	if (!applied)
 		event = "execution_lost";
 	log_info("event=%s address=%s ordinal=%lld status=%s "
-		 "response_code=%s duration_ms=%lld", event, address,
-	    (long long)x->ordinal, exec_status_names[to], code ? code : "-",
-	    (long long)duration_ms);
+	         "response_code=%s duration_ms=%lld",
+	    event, address, (long long)x->ordinal, exec_status_names[to],
+	    code ? code : "-", (long long)duration_ms);
 	return 0;
 }
 
@@ -142,23 +143,23 @@ sched_exec_json(const struct sched_run *r, json_object *params,
 
 	model_format_time(r->x.due_at, due);
 	model_format_time(r->x.started_at, started);
-	ok = ok && !json_object_object_add(o, "id",
-		       json_object_new_int64(r->x.id));
-	ok = ok && !json_object_object_add(o, "address",
-		       json_object_new_string(r->address));
-	ok = ok && !json_object_object_add(o, "ordinal",
-		       json_object_new_int64(r->x.ordinal));
-	ok = ok && !json_object_object_add(o, "revision",
-		       json_object_new_int64(r->x.revision));
-	ok = ok && !json_object_object_add(o, "parameters",
-		       json_object_get(params));
+	ok = ok &&
+	     !json_object_object_add(o, "id", json_object_new_int64(r->x.id));
+	ok = ok && !json_object_object_add(
+	               o, "address", json_object_new_string(r->address));
+	ok = ok && !json_object_object_add(
+	               o, "ordinal", json_object_new_int64(r->x.ordinal));
+	ok = ok && !json_object_object_add(
+	               o, "revision", json_object_new_int64(r->x.revision));
+	ok = ok &&
+	     !json_object_object_add(o, "parameters", json_object_get(params));
 	ok = ok && !json_object_object_add(o, "roles", json_object_get(roles));
-	ok = ok && !json_object_object_add(o, "due_at",
-		       json_object_new_string(due));
-	ok = ok && !json_object_object_add(o, "started_at",
-		       json_object_new_string(started));
+	ok = ok &&
+	     !json_object_object_add(o, "due_at", json_object_new_string(due));
+	ok = ok && !json_object_object_add(
+	               o, "started_at", json_object_new_string(started));
 	ok = ok && !json_object_object_add(o, "timeout_in_millis",
-		       json_object_new_int64(timeout_ms));
+	               json_object_new_int64(timeout_ms));
 	if (!ok) {
 		json_object_put(o);
 		return NULL;
@@ -170,8 +171,8 @@ static int sched_save(struct sched *s, struct sched_run *r);
 
 /* Closes r at once as FAILED, without a child; result is taken. */
 static void
-sched_fail_start(struct sched *s, struct sched_run *r, const char *code,
-    json_object *result)
+sched_fail_start(
+    struct sched *s, struct sched_run *r, const char *code, json_object *result)
 {
 	r->fail_code = code;
 	r->fail_result = result;
@@ -210,19 +211,19 @@ sched_launch(struct sched *s, struct sched_run *r)
 {
 	json_object *params = json_tokener_parse(r->x.parameters);
 	json_object *roles = json_tokener_parse(r->x.roles);
-	int64_t timeout = r->x.timeout_ms > 0 ? r->x.timeout_ms :
-						s->conf->default_timeout_ms;
+	int64_t timeout =
+	    r->x.timeout_ms > 0 ? r->x.timeout_ms : s->conf->default_timeout_ms;
 	char *path = NULL;
 
 	r->builtin = exec_builtin_find(r->x.type, r->x.definition);
 	if (r->builtin == NULL)
-		path = exec_external_resolve(s->conf->handlers_dir, r->x.type,
-		    r->x.definition);
+		path = exec_external_resolve(
+		    s->conf->handlers_dir, r->x.type, r->x.definition);
 	if (r->builtin == NULL && path == NULL)
 		sched_fail_start(s, r, "NO_EXECUTOR",
 		    exec_external_available(s->conf->handlers_dir, r->x.type));
 	else if (params == NULL || roles == NULL ||
-	    sched_fork(s, r, path, params, roles, timeout) != 0)
+	         sched_fork(s, r, path, params, roles, timeout) != 0)
 		sched_fail_start(s, r, "START_FAILED", NULL);
 	else
 		r->deadline = r->started + timeout;
@@ -269,8 +270,8 @@ sched_adopt(struct sched *s, struct sched_exec *x)
 	r->address = store_address_string(x->type, x->definition, x->name);
 	if (r->address == NULL)
 		r->address = strdup("-");
-	sched_transition(s, &r->x, r->address, s->owner, EXEC_STARTED, NULL,
-	    NULL, 0);
+	sched_transition(
+	    s, &r->x, r->address, s->owner, EXEC_STARTED, NULL, NULL, 0);
 	sched_launch(s, r);
 }
 
@@ -301,7 +302,7 @@ sched_claim(struct sched *s, int64_t now)
 	s->reread = 0;
 	if (room > 0 && sched_reserve(s, (int)s->conf->max_running) == 0 &&
 	    sched_store_claim(&s->store, s->owner, model_now_ms(),
-		s->conf->lease_ms, room, s->claimed, &n) == 0) {
+	        s->conf->lease_ms, room, s->claimed, &n) == 0) {
 		for (i = 0; i < n; i++)
 			sched_adopt(s, &s->claimed[i]);
 	}
@@ -315,8 +316,8 @@ sched_claim(struct sched *s, int64_t now)
 
 /* Starts ending r with outcome: SIGTERM now, SIGKILL after the grace. */
 static void
-sched_stop_run(struct sched *s, struct sched_run *r,
-    enum exec_status outcome, int64_t now)
+sched_stop_run(
+    struct sched *s, struct sched_run *r, enum exec_status outcome, int64_t now)
 {
 	if (r->outcome != EXEC_STARTED || r->child.reaped)
 		return;
@@ -355,12 +356,12 @@ sched_recover(struct sched *s)
 	char *address;
 	int n = 0, i;
 
-	if (sched_store_expired(&s->store, model_now_ms(), x,
-		SCHED_EXPIRED_BATCH, &n) != 0)
+	if (sched_store_expired(
+	        &s->store, model_now_ms(), x, SCHED_EXPIRED_BATCH, &n) != 0)
 		n = 0;
 	for (i = 0; i < n; i++) {
-		address = store_address_string(x[i].type, x[i].definition,
-		    x[i].name);
+		address =
+		    store_address_string(x[i].type, x[i].definition, x[i].name);
 		sched_transition(s, &x[i], address ? address : "-", NULL,
 		    EXEC_ABANDONED, "ABANDONED", NULL,
 		    model_now_ms() - x[i].started_at);
@@ -404,7 +405,7 @@ sched_renew(struct sched *s, int64_t now)
 			ids[n++] = s->runs[i].x.id;
 		}
 	if (sched_store_renew(&s->store, s->owner,
-		model_now_ms() + s->conf->lease_ms, ids, n, held) != 0)
+	        model_now_ms() + s->conf->lease_ms, ids, n, held) != 0)
 		return;
 	for (i = 0; i < n; i++)
 		if (!held[i]) {
@@ -451,16 +452,16 @@ sched_save(struct sched *s, struct sched_run *r)
 	} else {
 		if (st == EXEC_STARTED)
 			st = WIFEXITED(r->child.wstatus) &&
-				WEXITSTATUS(r->child.wstatus) == 0 ?
-			    EXEC_SUCCEEDED :
-			    EXEC_FAILED;
+			             WEXITSTATUS(r->child.wstatus) == 0
+			         ? EXEC_SUCCEEDED
+			         : EXEC_FAILED;
 		exec_response_code(&r->child, r->builtin, code, sizeof code);
 		result = exec_result(&r->child);
 	}
 	rc = sched_transition(s, &r->x, r->address, s->owner, st, code,
-	    result ? json_object_to_json_string_ext(result,
-			 JSON_C_TO_STRING_PLAIN) :
-		     NULL,
+	    result
+	        ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN)
+	        : NULL,
 	    sched_mono_ms() - r->started);
 	json_object_put(result);
 	return rc;
@@ -551,8 +552,8 @@ sched_read_signals(struct sched *s, int64_t now)
 		if (si.ssi_signo == SIGHUP) {
 			sched_reload(s);
 		} else if ((si.ssi_signo == SIGTERM ||
-			       si.ssi_signo == SIGINT) &&
-		    !s->stopping) {
+		               si.ssi_signo == SIGINT) &&
+		           !s->stopping) {
 			s->stopping = 1;
 			s->stop_at = now + s->conf->shutdown_grace_ms;
 			log_info("event=stopping running=%d", s->nruns);
@@ -598,8 +599,9 @@ sched_wait(struct sched *s, int64_t now)
 	for (i = 0; i < s->nruns && n + 2 <= 1 + 2 * 256; i++)
 		for (j = 0; j < 2; j++)
 			if (s->runs[i].child.fd[j] != -1)
-				pfd[n++] = (struct pollfd){
-					s->runs[i].child.fd[j], POLLIN, 0 };
+				pfd[n++] =
+				    (struct pollfd){ s->runs[i].child.fd[j],
+					    POLLIN, 0 };
 	rc = poll(pfd, (nfds_t)n, sched_timeout(s, now));
 	if (rc < 0 && errno != EINTR)
 		log_warn("event=poll_failed");
@@ -629,8 +631,8 @@ sched_owner(struct sched *s)
 	host[sizeof host - 1] = '\0';
 	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		rnd = (uint32_t)sched_mono_ms() ^ (uint32_t)getpid();
-	snprintf(s->owner, sizeof s->owner, "%s:%ld:%08x", host,
-	    (long)getpid(), (unsigned)rnd);
+	snprintf(s->owner, sizeof s->owner, "%s:%ld:%08x", host, (long)getpid(),
+	    (unsigned)rnd);
 }
 
 static int

@@ -14,29 +14,30 @@
 static const char *const sched_sql[SCHED_STMT__MAX] = {
 	[SCHED_DATA_VERSION] = "PRAGMA data_version",
 	[SCHED_NEXT_DUE] = "SELECT min(due_at) FROM job "
-			   "WHERE status = 'EXECUTING'",
+	                   "WHERE status = 'EXECUTING'",
 	[SCHED_CLAIM_SELECT] =
 	    "SELECT j.id, j.revision, j.last_ordinal + 1, j.due_at, o.type, "
 	    "o.definition, j.name, "
 	    "coalesce(json_extract(j.info, '$.parameters'), '{}'), "
 	    "coalesce(json_extract(j.info, '$.roles'), '[]'), "
-	    "coalesce(json_extract(j.info, '$.timeout_in_millis'), 0)" SCHED_JOB_FROM
+	    "coalesce(json_extract(j.info, '$.timeout_in_millis'), "
+	    "0)" SCHED_JOB_FROM
 	    " WHERE j.status = 'EXECUTING' AND j.due_at <= ?1 AND NOT EXISTS "
 	    "(SELECT 1 FROM execution e WHERE e.job_id = j.id AND "
 	    "e.status = 'STARTED') ORDER BY j.due_at LIMIT ?2",
 	[SCHED_JOB_TAKE] = "UPDATE job SET last_ordinal = ?2, due_at = NULL "
-			   "WHERE id = ?1 AND last_ordinal = ?2 - 1",
+	                   "WHERE id = ?1 AND last_ordinal = ?2 - 1",
 	[SCHED_EXEC_INSERT] =
 	    "INSERT INTO execution (job_id, ordinal, revision, status, "
 	    "parameters, roles, due_at, lease_owner, lease_expires_at, "
 	    "created_at, started_at, updated_at) "
 	    "VALUES (?1, ?2, ?3, 'STARTED', ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
 	[SCHED_CHECK] = "SELECT e.status, e.lease_owner, j.status "
-			"FROM execution e JOIN job j ON j.id = e.job_id "
-			"WHERE e.id = ?1",
+	                "FROM execution e JOIN job j ON j.id = e.job_id "
+	                "WHERE e.id = ?1",
 	[SCHED_RENEW] = "UPDATE execution SET lease_expires_at = ?1 "
-			"WHERE id = ?2 AND status = 'STARTED' AND "
-			"lease_owner = ?3",
+	                "WHERE id = ?2 AND status = 'STARTED' AND "
+	                "lease_owner = ?3",
 	[SCHED_EXPIRED] =
 	    "SELECT e.id, e.job_id, e.ordinal, e.revision, e.due_at, "
 	    "e.started_at, o.type, o.definition, j.name "
@@ -49,10 +50,9 @@ static const char *const sched_sql[SCHED_STMT__MAX] = {
 	    "lease_owner = NULL, lease_expires_at = NULL "
 	    "WHERE id = ?5 AND status = 'STARTED' AND "
 	    "(lease_owner = ?6 OR lease_expires_at < ?4)",
-	[SCHED_JOB_POLICY] =
-	    "SELECT j.current_delay_ms, "
-	    "coalesce(json_extract(j.info, '$.backoff'), o.backoff)" SCHED_JOB_FROM
-	    " WHERE j.id = ?1",
+	[SCHED_JOB_POLICY] = "SELECT j.current_delay_ms, "
+	                     "coalesce(json_extract(j.info, '$.backoff'), "
+	                     "o.backoff)" SCHED_JOB_FROM " WHERE j.id = ?1",
 	[SCHED_JOB_RESCHEDULE] =
 	    "UPDATE job SET current_delay_ms = ?2, due_at = CASE "
 	    "WHEN status = 'EXECUTING' THEN ?3 END WHERE id = ?1",
@@ -134,8 +134,8 @@ sched_end(struct sched_store *s, int failed)
 
 /* One integer from a statement that returns a single row. */
 static int
-sched_int_query(struct sched_store *s, enum sched_stmt id, int64_t *v,
-    int64_t if_null)
+sched_int_query(
+    struct sched_store *s, enum sched_stmt id, int64_t *v, int64_t if_null)
 {
 	sqlite3_stmt *st = sched_stmt(s, id);
 	int rc = sqlite3_step(st);
@@ -144,9 +144,9 @@ sched_int_query(struct sched_store *s, enum sched_stmt id, int64_t *v,
 		sqlite3_reset(st);
 		return sched_store_fail(s, rc, "query");
 	}
-	*v = sqlite3_column_type(st, 0) == SQLITE_NULL ?
-	    if_null :
-	    sqlite3_column_int64(st, 0);
+	*v = sqlite3_column_type(st, 0) == SQLITE_NULL
+	         ? if_null
+	         : sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return 0;
 }
@@ -185,8 +185,8 @@ sched_exec_free(struct sched_exec *x)
 /* Reads the due jobs; the rows are copied out before any write, since
  * SQLite leaves it undefined whether a running SELECT sees them. */
 static int
-sched_claim_read(struct sched_store *s, int64_t now, int max,
-    struct sched_exec *out, int *n)
+sched_claim_read(
+    struct sched_store *s, int64_t now, int max, struct sched_exec *out, int *n)
 {
 	sqlite3_stmt *st = sched_stmt(s, SCHED_CLAIM_SELECT);
 	struct sched_exec *x;
@@ -298,14 +298,14 @@ sched_store_check(struct sched_store *s, int64_t id, const char *owner,
 			*check = SCHED_CHECK_RUN;
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ?
-	    0 :
-	    sched_store_fail(s, rc, "check");
+	return rc == SQLITE_DONE || rc == SQLITE_ROW
+	           ? 0
+	           : sched_store_fail(s, rc, "check");
 }
 
 int
-sched_store_renew(struct sched_store *s, const char *owner,
-    int64_t expires, const int64_t *ids, int n, int *held)
+sched_store_renew(struct sched_store *s, const char *owner, int64_t expires,
+    const int64_t *ids, int n, int *held)
 {
 	sqlite3_stmt *st;
 	int failed = 0, i, rc;
@@ -330,8 +330,8 @@ sched_store_renew(struct sched_store *s, const char *owner,
 }
 
 int
-sched_store_expired(struct sched_store *s, int64_t now,
-    struct sched_exec *out, int max, int *n)
+sched_store_expired(
+    struct sched_store *s, int64_t now, struct sched_exec *out, int max, int *n)
 {
 	sqlite3_stmt *st = sched_stmt(s, SCHED_EXPIRED);
 	struct sched_exec *x;
@@ -361,8 +361,8 @@ sched_store_expired(struct sched_store *s, int64_t now,
 /* The job's next delay from its current one and effective backoff; a
  * backoff that does not parse keeps the delay (and is logged). */
 static int
-sched_next_delay(struct sched_store *s, int64_t job_id, int success,
-    int64_t *delay)
+sched_next_delay(
+    struct sched_store *s, int64_t job_id, int success, int64_t *delay)
 {
 	sqlite3_stmt *st = sched_stmt(s, SCHED_JOB_POLICY);
 	struct model_field_error fe;
@@ -378,8 +378,8 @@ sched_next_delay(struct sched_store *s, int64_t job_id, int success,
 	obj = json_tokener_parse((const char *)sqlite3_column_text(st, 1));
 	if (obj != NULL &&
 	    model_backoff_from_json(obj, "backoff", &b, &fe) == ERR_OK)
-		*delay = success ? backoff_after_success(&b, *delay) :
-				   backoff_after_failure(&b, *delay);
+		*delay = success ? backoff_after_success(&b, *delay)
+		                 : backoff_after_failure(&b, *delay);
 	else
 		log_warnx("event=bad_backoff job_id=%lld", (long long)job_id);
 	json_object_put(obj);
@@ -388,8 +388,8 @@ sched_next_delay(struct sched_store *s, int64_t job_id, int success,
 }
 
 static int
-sched_reschedule(struct sched_store *s, int64_t job_id, int success,
-    int64_t stopped_at)
+sched_reschedule(
+    struct sched_store *s, int64_t job_id, int success, int64_t stopped_at)
 {
 	sqlite3_stmt *st;
 	int64_t delay;
@@ -415,16 +415,15 @@ sched_finish_row(struct sched_store *s, const struct sched_exec *x,
 	sqlite3_stmt *st = sched_stmt(s, SCHED_EXEC_FINISH);
 	int rc;
 
-	if (sqlite3_bind_text(st, 1, exec_status_names[o->status], -1,
-		SQLITE_STATIC) ||
+	if (sqlite3_bind_text(
+	        st, 1, exec_status_names[o->status], -1, SQLITE_STATIC) ||
 	    sqlite3_bind_text(st, 2, o->response_code, -1, SQLITE_STATIC) ||
-	    (o->result ? sqlite3_bind_text(st, 3, o->result, -1,
-			     SQLITE_STATIC) :
-			 sqlite3_bind_null(st, 3)) ||
+	    (o->result ? sqlite3_bind_text(st, 3, o->result, -1, SQLITE_STATIC)
+	               : sqlite3_bind_null(st, 3)) ||
 	    sqlite3_bind_int64(st, 4, o->stopped_at) ||
 	    sqlite3_bind_int64(st, 5, x->id) ||
-	    (owner ? sqlite3_bind_text(st, 6, owner, -1, SQLITE_STATIC) :
-		     sqlite3_bind_null(st, 6)))
+	    (owner ? sqlite3_bind_text(st, 6, owner, -1, SQLITE_STATIC)
+	           : sqlite3_bind_null(st, 6)))
 		return sched_store_fail(s, SQLITE_ERROR, "finish_bind");
 	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
 		return sched_store_fail(s, rc, "finish");
@@ -444,7 +443,7 @@ sched_store_finish(struct sched_store *s, const struct sched_exec *x,
 	failed = sched_finish_row(s, x, owner, o, applied) != 0;
 	if (!failed && *applied)
 		failed = sched_reschedule(s, x->job_id,
-			     o->status == EXEC_SUCCEEDED, o->stopped_at) != 0;
+		             o->status == EXEC_SUCCEEDED, o->stopped_at) != 0;
 	if (sched_end(s, failed) != 0) {
 		*applied = 0;
 		return -1;

@@ -225,9 +225,9 @@ store_list_prepare(struct db *db, const struct query *q, const char *select,
 	                q->where);
 	if (n < 0)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
-	rc = sqlite3_prepare_v2(db->handle, sql, -1, st, NULL);
+	*st = db_stmt_for(db, sql, &rc);
 	free(sql);
-	if (rc != SQLITE_OK)
+	if (*st == NULL)
 		return db_fail(db, rc, "list_prepare", detail, len);
 	return ERR_OK;
 }
@@ -266,7 +266,7 @@ store_list_count(struct db *db, const struct query *q, const char *from_where,
 		*total = sqlite3_column_int64(st, 0);
 	else
 		e = db_fail(db, rc, "list_count", detail, len);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return e;
 }
 
@@ -287,7 +287,7 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
 	if (next < 0 || sqlite3_bind_int64(st, next, q->page_size) ||
 	    sqlite3_bind_int64(
 	        st, next + 1, (q->page_number - 1) * q->page_size)) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return db_fail(db, SQLITE_ERROR, "list_bind", detail, len);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -295,14 +295,14 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
 
 		if (item == NULL || json_object_array_add(data, item) != 0) {
 			json_object_put(item);
-			sqlite3_finalize(st);
+			sqlite3_reset(st);
 			return err_set(
 			    detail, len, ERR_INTERNAL, "out of memory");
 		}
 	}
 	if (rc != SQLITE_DONE)
 		e = db_fail(db, rc, "list_step", detail, len);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return e;
 }
 

@@ -151,10 +151,10 @@ run_child(const char *definition, char code[32])
 	static char text[65536];
 	json_object *params = json_object_new_object();
 	json_object *roles = json_object_new_array();
-	struct exec_input in = { "PUBLISH", definition, "t", "PUBLISH/x/t",
-		1, params, roles, "{\"hello\": 1}", NULL };
-	char *path = exec_external_resolve(handlers_dir(), "PUBLISH",
-	    definition);
+	struct exec_input in = { "PUBLISH", definition, "t", "PUBLISH/x/t", 1,
+		params, roles, "{\"hello\": 1}", NULL };
+	char *path =
+	    exec_external_resolve(handlers_dir(), "PUBLISH", definition);
 	char **env = exec_env_build(&in);
 	struct exec_child c;
 	json_object *r;

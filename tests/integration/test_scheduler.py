@@ -401,6 +401,26 @@ class TestLoad(SchedulerCase):
         ).fetchone()[0]
         self.assertEqual(started, 0)
 
+    def test_sighup_reload(self):
+        p = self.start_scheduler()
+        wait_until(lambda: "event=started" in self.sched_log(), 5)
+        with open(self.svc.conf_path) as f:
+            good = f.read()
+        with open(self.svc.conf_path, "a") as f:
+            f.write("\n[scheduler]\nno_such_key = 1\n")
+        p.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(
+            lambda: "event=reload_failed" in self.sched_log(), 5))
+        with open(self.svc.conf_path, "w") as f:
+            f.write(good)
+        set_conf(self.svc.conf_path, max_running=2)
+        p.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(
+            lambda: "event=reloaded" in self.sched_log(), 5))
+        self.make_job("ok", "h1", backoff(50, 50, 100))
+        self.wait_status("h1", 1, "SUCCEEDED")
+        self.assertEqual(self.stop_scheduler(p), 0)
+
     def test_idle_uses_no_cpu(self):
         p = self.start_scheduler()
         wait_until(lambda: "event=started" in self.sched_log(), 5)
