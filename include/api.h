@@ -24,7 +24,7 @@ struct api_call {
 	const struct route *route;
 	struct http_response *res;
 	char detail[512];
-	struct model_field_error fe;	/* set on a 422 with a field */
+	struct model_field_error fe; /* set on a 422 with a field */
 };
 
 /*

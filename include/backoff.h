@@ -13,8 +13,8 @@ struct backoff {
 	int64_t initial_ms;
 	int64_t minimum_ms;
 	int64_t maximum_ms;
-	int64_t increase;	/* factor >= 1 */
-	int64_t decrease;	/* factor >= 1 */
+	int64_t increase; /* factor >= 1 */
+	int64_t decrease; /* factor >= 1 */
 };
 
 /* Returns 1 when b satisfies 0 <= min <= initial <= max <= 2^31-1 and

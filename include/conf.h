@@ -15,17 +15,17 @@
 /* A named data source or target and the roles allowed to use it. */
 struct conf_place {
 	char *name;
-	char *path;		/* absolute, or relative to the working dir */
+	char *path; /* absolute, or relative to the working dir */
 	char **roles;
 	size_t nroles;
 };
 
 struct conf {
-	char *file;		/* the file read, for messages */
+	char *file; /* the file read, for messages */
 
 	char *db_path;
 	int64_t busy_timeout_ms;
-	int synchronous_full;	/* 1: FULL, 0: NORMAL */
+	int synchronous_full; /* 1: FULL, 0: NORMAL */
 
 	int require_headers;
 	int64_t max_body_bytes;
@@ -66,9 +66,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t err_len);
 void conf_free(struct conf *c);
 
 /* Finds a source or target by name; NULL when there is none. */
-const struct conf_place *conf_find_source(const struct conf *c,
-    const char *name);
-const struct conf_place *conf_find_target(const struct conf *c,
-    const char *name);
+const struct conf_place *conf_find_source(
+    const struct conf *c, const char *name);
+const struct conf_place *conf_find_target(
+    const struct conf *c, const char *name);
 
 #endif

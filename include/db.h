@@ -24,18 +24,18 @@ extern const int db_migration_count;
  * from "job j JOIN operation o", executions from "execution e JOIN job j
  * JOIN operation o".
  */
-#define DB_OPERATION_COLUMNS                                            \
-	"o.id, o.type, o.definition, o.info, o.backoff, o.created_at, " \
+#define DB_OPERATION_COLUMNS                                                   \
+	"o.id, o.type, o.definition, o.info, o.backoff, o.created_at, "        \
 	"o.updated_at"
-#define DB_JOB_COLUMNS                                                   \
-	"j.id, j.revision, j.status, j.info, j.created_at, j.updated_at, " \
+#define DB_JOB_COLUMNS                                                         \
+	"j.id, j.revision, j.status, j.info, j.created_at, j.updated_at, "     \
 	"j.current_delay_ms, j.name, " DB_OPERATION_COLUMNS
-#define DB_EXECUTION_COLUMNS                                              \
-	"e.id, e.ordinal, e.revision, e.status, e.parameters, e.roles, "   \
-	"e.response_code, e.result, e.created_at, e.started_at, "         \
+#define DB_EXECUTION_COLUMNS                                                   \
+	"e.id, e.ordinal, e.revision, e.status, e.parameters, e.roles, "       \
+	"e.response_code, e.result, e.created_at, e.started_at, "              \
 	"e.stopped_at, e.updated_at, o.type, o.definition, j.name"
-#define DB_EXECUTION_FROM                                  \
-	" FROM execution e JOIN job j ON j.id = e.job_id " \
+#define DB_EXECUTION_FROM                                                      \
+	" FROM execution e JOIN job j ON j.id = e.job_id "                     \
 	"JOIN operation o ON o.id = j.operation_id"
 
 /* Statements prepared once per process, by index. */
@@ -53,6 +53,10 @@ enum db_stmt {
 	DB_JOB_DELETE,
 	DB_JOB_SET_STATUS,
 	DB_EXECUTION_RECENT,
+	DB_BEGIN_READ,
+	DB_BEGIN_WRITE,
+	DB_COMMIT,
+	DB_ROLLBACK,
 	DB_STMT__MAX
 };
 
@@ -64,7 +68,7 @@ enum db_stmt {
 struct db_cached {
 	char *sql;
 	sqlite3_stmt *stmt;
-	uint64_t used;		/* tick of the last use, for eviction */
+	uint64_t used; /* tick of the last use, for eviction */
 };
 
 struct db {
@@ -73,7 +77,7 @@ struct db {
 	struct db_cached cache[DB_CACHE_SLOTS];
 	uint64_t cache_tick;
 	int64_t busy_timeout_ms;
-	int64_t busy_since_ns;	/* CLOCK_MONOTONIC of the first retry */
+	int64_t busy_since_ns; /* CLOCK_MONOTONIC of the first retry */
 };
 
 /*
@@ -107,6 +111,11 @@ void db_reset_all(struct db *db);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  begin and commit map failures
  * through db_fail(). */
 enum err db_begin(struct db *db, char *detail, size_t len);
+
+/* A read transaction, so that several statements see one snapshot;
+ * db_end_read() finishes it. */
+enum err db_begin_read(struct db *db, char *detail, size_t len);
+void db_end_read(struct db *db);
 enum err db_commit(struct db *db, char *detail, size_t len);
 void db_rollback(struct db *db);
 
@@ -115,7 +124,7 @@ void db_rollback(struct db *db);
  * ERR_BUSY, anything else to ERR_INTERNAL.  Logs the SQLite message with
  * what (the caller's step); detail gets a message safe to show users.
  */
-enum err db_fail(struct db *db, int rc, const char *what, char *detail,
-    size_t len);
+enum err db_fail(
+    struct db *db, int rc, const char *what, char *detail, size_t len);
 
 #endif

@@ -11,25 +11,25 @@
 
 enum err {
 	ERR_OK = 0,
-	ERR_BAD_JSON,		/* 400 body is not valid JSON */
-	ERR_BAD_HEADER,		/* 400 missing or invalid header */
-	ERR_BAD_LENGTH,		/* 400 bad CONTENT_LENGTH or short body */
-	ERR_BAD_PATH,		/* 400 bad path segment or misplaced wildcard */
-	ERR_BAD_PARAMETER,	/* 400 bad or unknown query parameter */
-	ERR_BAD_FILTER,		/* 400 filter syntax or unknown field */
-	ERR_BAD_SORT,		/* 400 sort syntax or unknown field */
-	ERR_BAD_STATUS,		/* 400 unknown job status in a status change */
-	ERR_NOT_FOUND,		/* 404 unknown path */
+	ERR_BAD_JSON,      /* 400 body is not valid JSON */
+	ERR_BAD_HEADER,    /* 400 missing or invalid header */
+	ERR_BAD_LENGTH,    /* 400 bad CONTENT_LENGTH or short body */
+	ERR_BAD_PATH,      /* 400 bad path segment or misplaced wildcard */
+	ERR_BAD_PARAMETER, /* 400 bad or unknown query parameter */
+	ERR_BAD_FILTER,    /* 400 filter syntax or unknown field */
+	ERR_BAD_SORT,      /* 400 sort syntax or unknown field */
+	ERR_BAD_STATUS,    /* 400 unknown job status in a status change */
+	ERR_NOT_FOUND,     /* 404 unknown path */
 	ERR_OPERATION_NOT_FOUND, /* 404 */
-	ERR_JOB_NOT_FOUND,	/* 404 */
-	ERR_METHOD,		/* 405 */
-	ERR_OPERATION_HAS_JOBS,	/* 409 */
-	ERR_REVISION_MISMATCH,	/* 412 */
-	ERR_TOO_LARGE,		/* 413 */
-	ERR_MEDIA_TYPE,		/* 415 */
-	ERR_VALIDATION,		/* 422 well-formed JSON breaking the schema */
-	ERR_INTERNAL,		/* 500 fault of the service itself */
-	ERR_BUSY,		/* 503 database locked past the busy timeout */
+	ERR_JOB_NOT_FOUND,       /* 404 */
+	ERR_METHOD,              /* 405 */
+	ERR_OPERATION_HAS_JOBS,  /* 409 */
+	ERR_REVISION_MISMATCH,   /* 412 */
+	ERR_TOO_LARGE,           /* 413 */
+	ERR_MEDIA_TYPE,          /* 415 */
+	ERR_VALIDATION,          /* 422 well-formed JSON breaking the schema */
+	ERR_INTERNAL,            /* 500 fault of the service itself */
+	ERR_BUSY,                /* 503 database locked past the busy timeout */
 	ERR__MAX
 };
 

@@ -32,7 +32,9 @@ struct exec_input {
 /*
  * A built-in executor runs in the child process.  It writes its result
  * (a JSON object) to standard output and returns an exit status; codes,
- * when not NULL, names the response code of each non-zero status.
+ * when not NULL, names the response code of each status below ncodes.
+ * Status 0 is SUCCEEDED whatever its name; codes[0] may name it (e.g.
+ * "MATCHED"), and a NULL entry keeps the number.
  */
 struct exec_builtin {
 	const char *type;

@@ -38,32 +38,32 @@ struct http_io {
 };
 
 struct http_param {
-	char *name;		/* percent-decoded */
-	char *value;		/* percent-decoded, '+' as space */
+	char *name;  /* percent-decoded */
+	char *value; /* percent-decoded, '+' as space */
 };
 
 struct http_request {
 	enum http_method method;
 	char method_name[16];
-	char *path;		/* REQUEST_URI without the query, undecoded */
-	char request_id[HTTP_MAX_HEADER_VALUE + 1];	/* "" when absent */
+	char *path; /* REQUEST_URI without the query, undecoded */
+	char request_id[HTTP_MAX_HEADER_VALUE + 1]; /* "" when absent */
 	char source[HTTP_MAX_HEADER_VALUE + 1];
-	const char *content_type;	/* points into the io; may be NULL */
-	const char *if_match;		/* points into the io; may be NULL */
+	const char *content_type; /* points into the io; may be NULL */
+	const char *if_match;     /* points into the io; may be NULL */
 	struct http_param params[HTTP_MAX_PARAMS];
 	size_t nparams;
-	char *body;		/* NUL-terminated; NULL without a body */
+	char *body; /* NUL-terminated; NULL without a body */
 	size_t body_len;
 };
 
 struct http_response {
 	int status;
 	const char *content_type;
-	char *body;		/* owned; NULL for no body */
+	char *body; /* owned; NULL for no body */
 	size_t body_len;
-	char etag[32];		/* "" for none; without quotes */
-	char allow[64];		/* "" for none */
-	int retry_after;	/* seconds; 0 for none */
+	char etag[32];   /* "" for none; without quotes */
+	char allow[64];  /* "" for none */
+	int retry_after; /* seconds; 0 for none */
 };
 
 /*
@@ -105,8 +105,8 @@ char *http_encode_segment(const char *s);
 
 /* Sets a 200-style JSON answer; takes ownership of nothing; returns
  * ERR_OK or ERR_INTERNAL when serialising fails. */
-enum err http_respond_json(struct http_response *res, int status,
-    json_object *body);
+enum err http_respond_json(
+    struct http_response *res, int status, json_object *body);
 
 /*
  * Makes res a problem document for code with detail, echoing request_id.

@@ -14,14 +14,15 @@
 #include "backoff.h"
 #include "error.h"
 
-#define MODEL_MAX_SEGMENT 255		/* bytes of a type, definition, name */
+#define MODEL_MAX_SEGMENT 255 /* bytes of a type, definition, name */
 #define MODEL_MAX_JSON_DEPTH 64
 #define MODEL_MAX_PARAMETERS 256
 #define MODEL_MAX_PARAMETER_KEY 128
-#define MODEL_TIME_LEN 25		/* "2025-12-06T05:37:26.996Z" + NUL */
+#define MODEL_TIME_LEN 25 /* "2025-12-06T05:37:26.996Z" + NUL */
 
 #define MODEL_OPERATION_INFO_TYPE "cac_ledger_schema_info_ledger_operation_info"
-#define MODEL_OPERATION_ELEM_TYPE "cac_ledger_schema_element_ledger_operation_elem"
+#define MODEL_OPERATION_ELEM_TYPE                                              \
+	"cac_ledger_schema_element_ledger_operation_elem"
 #define MODEL_JOB_INFO_TYPE "cac_ledger_schema_info_ledger_job_info"
 #define MODEL_JOB_ELEM_TYPE "cac_ledger_schema_element_ledger_job_elem"
 #define MODEL_JOB_DATA_TYPE "cac_ledger_schema_data_ledger_job_data"
@@ -36,12 +37,7 @@ enum op_type {
 	OP_TYPE__MAX
 };
 
-enum job_status {
-	JOB_EXECUTING,
-	JOB_PAUSED,
-	JOB_STOPPED,
-	JOB_STATUS__MAX
-};
+enum job_status { JOB_EXECUTING, JOB_PAUSED, JOB_STOPPED, JOB_STATUS__MAX };
 
 enum exec_status {
 	EXEC_STARTED,
@@ -92,7 +88,7 @@ enum err model_parse_json(const char *text, size_t len, json_object **out,
  * "errors" array.  Validators fill the first one they find.
  */
 struct model_field_error {
-	char field[128];	/* e.g. "info.roles[2]" or "backoff.delay_increase" */
+	char field[128]; /* e.g. "info.roles[2]" or "backoff.delay_increase" */
 	char message[256];
 };
 

@@ -15,19 +15,19 @@
 #include "error.h"
 
 #define QUERY_MAX_FILTER_BYTES 4096
-#define QUERY_MAX_DEPTH 16	/* nested parentheses */
-#define QUERY_MAX_TERMS 64	/* comparisons in one filter */
-#define QUERY_MAX_VALUES 100	/* values in one =in= / =out= list */
+#define QUERY_MAX_DEPTH 16   /* nested parentheses */
+#define QUERY_MAX_TERMS 64   /* comparisons in one filter */
+#define QUERY_MAX_VALUES 100 /* values in one =in= / =out= list */
 #define QUERY_MAX_SORT_KEYS 8
 #define QUERY_DEFAULT_PAGE_SIZE 20
 #define QUERY_MAX_PAGE_SIZE 1000
 
 enum query_kind {
-	QUERY_INTEGER,		/* sql is an INTEGER column */
-	QUERY_TEXT,		/* sql is a TEXT column; '*' wildcards on ==, != */
-	QUERY_TIME,		/* sql is INTEGER ms since the epoch; values ISO 8601 */
-	QUERY_ROLES,		/* sql opens a membership test, see below */
-	QUERY_PARAMETERS	/* sql opens a keyed membership test */
+	QUERY_INTEGER, /* sql is an INTEGER column */
+	QUERY_TEXT,    /* sql is a TEXT column; '*' wildcards on ==, != */
+	QUERY_TIME,    /* sql is INTEGER ms since the epoch; values ISO 8601 */
+	QUERY_ROLES,   /* sql opens a membership test, see below */
+	QUERY_PARAMETERS /* sql opens a keyed membership test */
 };
 
 /*
@@ -58,7 +58,7 @@ struct query_field {
 struct query_spec {
 	const struct query_field *fields;
 	size_t nfields;
-	const char *id_sql;	/* tie-breaker, e.g. "j.id" */
+	const char *id_sql; /* tie-breaker, e.g. "j.id" */
 };
 
 enum query_bind_kind { QUERY_BIND_INT, QUERY_BIND_TEXT };
@@ -66,16 +66,16 @@ enum query_bind_kind { QUERY_BIND_INT, QUERY_BIND_TEXT };
 struct query_bind {
 	enum query_bind_kind kind;
 	int64_t i;
-	char *s;		/* owned, NUL-terminated */
+	char *s; /* owned, NUL-terminated */
 };
 
 struct query {
-	char *where;		/* boolean SQL expression; "1" without filter */
-	char *order_by;		/* e.g. "j.created_at DESC, j.id ASC" */
-	struct query_bind *binds;	/* in the order their ?s appear in where */
+	char *where;    /* boolean SQL expression; "1" without filter */
+	char *order_by; /* e.g. "j.created_at DESC, j.id ASC" */
+	struct query_bind *binds; /* in the order their ?s appear in where */
 	size_t nbinds;
-	int64_t page_number;	/* from 1 */
-	int64_t page_size;	/* 1..1000 */
+	int64_t page_number; /* from 1 */
+	int64_t page_size;   /* 1..1000 */
 };
 
 /*

@@ -14,18 +14,18 @@
 #define ROUTE_BASE "/api/v1/operation"
 
 enum route_kind {
-	ROUTE_OPERATIONS,	/* /                  */
-	ROUTE_OPERATION,	/* /{t}/{d}           */
-	ROUTE_JOBS,		/* /{t}/{d}/          */
-	ROUTE_JOB,		/* /{t}/{d}/{n}       */
-	ROUTE_EXECUTIONS,	/* /{t}/{d}/{n}/      */
+	ROUTE_OPERATIONS, /* /                  */
+	ROUTE_OPERATION,  /* /{t}/{d}           */
+	ROUTE_JOBS,       /* /{t}/{d}/          */
+	ROUTE_JOB,        /* /{t}/{d}/{n}       */
+	ROUTE_EXECUTIONS, /* /{t}/{d}/{n}/      */
 	ROUTE__MAX
 };
 
 struct route {
 	enum route_kind kind;
-	char *segment[3];	/* decoded type, definition, name, or NULL */
-	int wildcard;		/* some segment is "*" */
+	char *segment[3]; /* decoded type, definition, name, or NULL */
+	int wildcard;     /* some segment is "*" */
 };
 
 /*
@@ -33,8 +33,8 @@ struct route {
  * ERR_NOT_FOUND for a path outside the API, or ERR_BAD_PATH for a bad
  * segment (with detail).  Free r with route_free() in every case.
  */
-enum err route_match(const char *path, struct route *r, char *detail,
-    size_t len);
+enum err route_match(
+    const char *path, struct route *r, char *detail, size_t len);
 
 void route_free(struct route *r);
 

@@ -48,8 +48,8 @@ enum err store_operation_list(struct db *db, const char *const *filter4,
  * with_executions, the answer is the job data with its 20 newest
  * executions. */
 enum err store_job_get(struct db *db, const struct store_address *a,
-    int with_executions, json_object **elem, int64_t *revision,
-    char *detail, size_t len);
+    int with_executions, json_object **elem, int64_t *revision, char *detail,
+    size_t len);
 
 /* Creates or updates the job that info names in operation a; if_match,
  * when not NULL, must equal the current revision. */
@@ -60,26 +60,24 @@ enum err store_job_put(struct db *db, const struct store_address *a,
 /* Deletes the job (its executions with it); *elem is the job as it was
  * and *revision its last revision. */
 enum err store_job_delete(struct db *db, const struct store_address *a,
-    const char *if_match, json_object **elem, int64_t *revision,
-    char *detail, size_t len);
+    const char *if_match, json_object **elem, int64_t *revision, char *detail,
+    size_t len);
 
 enum err store_job_set_status(struct db *db, const struct store_address *a,
     enum job_status status, json_object **answer, char *detail, size_t len);
 
 enum err store_job_list(struct db *db, const struct store_address *a,
-    const char *const *filter4, json_object **page, char *detail,
-    size_t len);
+    const char *const *filter4, json_object **page, char *detail, size_t len);
 
 /* Appends " AND o.type = ?" etc. to where for each fixed segment of a
  * and the values to binds (room for 3); returns how many. */
-int store_address_where(const struct store_address *a, char *where,
-    size_t len, const char **binds);
+int store_address_where(
+    const struct store_address *a, char *where, size_t len, const char **binds);
 
 /* --- executions (store_execution.c) --- */
 
 enum err store_execution_list(struct db *db, const struct store_address *a,
-    const char *const *filter4, json_object **page, char *detail,
-    size_t len);
+    const char *const *filter4, json_object **page, char *detail, size_t len);
 
 /* The 20 newest executions of job_id, newest first, as a new array. */
 enum err store_execution_recent(struct db *db, int64_t job_id,
@@ -87,10 +85,26 @@ enum err store_execution_recent(struct db *db, int64_t job_id,
 
 /* --- shared row readers and list runner (store.c) --- */
 
-/* Element builders reading the DB_*_COLUMNS of st from column col. */
-json_object *store_operation_elem(sqlite3_stmt *st, int col);
-json_object *store_job_elem(sqlite3_stmt *st, int col);
-json_object *store_execution_elem(sqlite3_stmt *st, int col);
+/*
+ * What the elements of one list share: every job of a page embeds its
+ * operation's element, the same for all jobs of one operation within one
+ * snapshot, so it is built once and referenced.  Zero it before a list,
+ * release it with store_memo_clear() after.
+ */
+struct store_memo {
+	int64_t op_id;
+	json_object *op;
+};
+
+void store_memo_clear(struct store_memo *memo);
+
+/* Element builders reading the DB_*_COLUMNS of st from column col; memo
+ * may be NULL.  A new object, or NULL on ENOMEM. */
+typedef json_object *store_elem_fn(
+    sqlite3_stmt *st, int col, struct store_memo *memo);
+store_elem_fn store_operation_elem;
+store_elem_fn store_job_elem;
+store_elem_fn store_execution_elem;
 
 /* Parses stored JSON text (or NULL) into an object; NULL on failure. */
 json_object *store_json_column(sqlite3_stmt *st, int col);
@@ -108,8 +122,8 @@ json_object *store_raw_column(sqlite3_stmt *st, int col);
 json_object *store_time_column(sqlite3_stmt *st, int col);
 
 /* The path-encoded "type/definition/name" address; new string. */
-char *store_address_string(const char *type, const char *definition,
-    const char *name);
+char *store_address_string(
+    const char *type, const char *definition, const char *name);
 
 /*
  * Runs a list: SELECT columns FROM_where AND (filter) ORDER BY ... with
@@ -120,8 +134,7 @@ char *store_address_string(const char *type, const char *definition,
  */
 enum err store_list(struct db *db, const struct query_spec *spec,
     const char *columns, const char *from_where, const char *const *base_binds,
-    int nbase, const char *const *filter4,
-    json_object *(*elem)(sqlite3_stmt *, int), json_object **page,
-    char *detail, size_t len);
+    int nbase, const char *const *filter4, store_elem_fn *elem,
+    json_object **page, char *detail, size_t len);
 
 #endif

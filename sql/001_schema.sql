@@ -29,7 +29,10 @@ CREATE TABLE job (
     UNIQUE (operation_id, name)
 );
 
-CREATE INDEX job_due ON job (due_at) WHERE status = 'EXECUTING';
+-- Not partial indexes (WHERE status = ...): a partial index makes SQLite
+-- re-plan every statement that compares status with a bound value each
+-- time the value is bound, which costs a list request its prepared plan.
+CREATE INDEX job_due ON job (status, due_at);
 
 CREATE TABLE execution (
     id               INTEGER PRIMARY KEY,
@@ -54,6 +57,5 @@ CREATE TABLE execution (
     UNIQUE (job_id, ordinal)
 );
 
-CREATE INDEX execution_running ON execution (lease_expires_at)
-    WHERE status = 'STARTED';
+CREATE INDEX execution_running ON execution (status, lease_expires_at);
 CREATE INDEX execution_job ON execution (job_id, id);

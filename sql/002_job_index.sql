@@ -55,6 +55,8 @@ ANALYZE sqlite_schema;
 DELETE FROM sqlite_stat1;
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('job', 'sqlite_autoindex_job_1', '100000 10000 1'),
+    ('job', 'job_due', '100000 33000 2'),
+    ('execution', 'execution_running', '1000000 200000 2'),
     ('job_parameter', 'job_parameter_by_value', '300000 30000 10 1'),
     ('job_parameter', 'sqlite_autoindex_job_parameter_1', '300000 3 1'),
     ('job_role', 'job_role_by_role', '100000 10000 1'),

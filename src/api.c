@@ -14,8 +14,8 @@ api_body(struct api_call *call, json_object **obj)
 enum err
 api_list_params(struct api_call *call, const char *filter4[4])
 {
-	static const char *const allowed[] = {
-	    "filter", "sort", "page[number]", "page[size]", NULL};
+	static const char *const allowed[] = { "filter", "sort", "page[number]",
+		"page[size]", NULL };
 	enum err e;
 
 	e = http_params_allowed(

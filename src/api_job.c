@@ -48,7 +48,7 @@ api_job_etag(struct api_call *call, int64_t revision)
 enum err
 api_job_put(struct api_call *call)
 {
-	static const char *const params[] = {NULL};
+	static const char *const params[] = { NULL };
 	struct store_address a;
 	json_object *info = NULL, *elem = NULL;
 	struct backoff b;
@@ -134,7 +134,7 @@ api_job_data(struct api_call *call, int *with_executions)
 enum err
 api_job_get(struct api_call *call)
 {
-	static const char *const params[] = {"data", NULL};
+	static const char *const params[] = { "data", NULL };
 	struct store_address a;
 	json_object *elem = NULL;
 	int64_t revision = 0;
@@ -156,7 +156,7 @@ api_job_get(struct api_call *call)
 enum err
 api_job_delete(struct api_call *call)
 {
-	static const char *const params[] = {NULL};
+	static const char *const params[] = { NULL };
 	struct store_address a;
 	json_object *elem = NULL;
 	int64_t revision = 0;
@@ -175,7 +175,7 @@ api_job_delete(struct api_call *call)
 enum err
 api_job_status(struct api_call *call)
 {
-	static const char *const params[] = {"status", NULL};
+	static const char *const params[] = { "status", NULL };
 	struct store_address a;
 	json_object *answer = NULL;
 	const char *status;

@@ -3,7 +3,7 @@
 #include "api.h"
 #include "store.h"
 
-static const char *const api_no_params[] = {NULL};
+static const char *const api_no_params[] = { NULL };
 
 /* The operation addressed by the path; its type must be a known one. */
 static enum err

@@ -29,19 +29,21 @@ struct conf_int_key {
 	}
 
 static const struct conf_int_key conf_int_keys[] = {
-    CONF_INT("database", "busy_timeout_ms", busy_timeout_ms, 0, CONF_MAX_MS),
-    CONF_INT("api", "max_body_bytes", max_body_bytes, 1, 1073741824),
-    CONF_INT("scheduler", "poll_interval_ms", poll_interval_ms, 1, 60000),
-    CONF_INT("scheduler", "max_running", max_running, 1, 4096),
-    CONF_INT("scheduler", "lease_ms", lease_ms, 100, CONF_MAX_MS),
-    CONF_INT(
-        "scheduler", "default_timeout_ms", default_timeout_ms, 1, CONF_MAX_MS),
-    CONF_INT("scheduler", "kill_grace_ms", kill_grace_ms, 0, CONF_MAX_MS),
-    CONF_INT(
-        "scheduler", "output_limit_bytes", output_limit_bytes, 1, 67108864),
-    CONF_INT("scheduler", "report_row_limit", report_row_limit, 1, 10000000),
-    CONF_INT(
-        "scheduler", "shutdown_grace_ms", shutdown_grace_ms, 0, CONF_MAX_MS),
+	CONF_INT(
+	    "database", "busy_timeout_ms", busy_timeout_ms, 0, CONF_MAX_MS),
+	CONF_INT("api", "max_body_bytes", max_body_bytes, 1, 1073741824),
+	CONF_INT("scheduler", "poll_interval_ms", poll_interval_ms, 1, 60000),
+	CONF_INT("scheduler", "max_running", max_running, 1, 4096),
+	CONF_INT("scheduler", "lease_ms", lease_ms, 100, CONF_MAX_MS),
+	CONF_INT("scheduler", "default_timeout_ms", default_timeout_ms, 1,
+	    CONF_MAX_MS),
+	CONF_INT("scheduler", "kill_grace_ms", kill_grace_ms, 0, CONF_MAX_MS),
+	CONF_INT(
+	    "scheduler", "output_limit_bytes", output_limit_bytes, 1, 67108864),
+	CONF_INT(
+	    "scheduler", "report_row_limit", report_row_limit, 1, 10000000),
+	CONF_INT("scheduler", "shutdown_grace_ms", shutdown_grace_ms, 0,
+	    CONF_MAX_MS),
 };
 
 /* Per-type backoff sections override single keys of [backoff], in any
@@ -52,11 +54,11 @@ struct conf_backoff_layer {
 };
 
 static const char *const conf_backoff_keys[] = {
-    "initial_delay_in_millis",
-    "minimum_delay_in_millis",
-    "maximum_delay_in_millis",
-    "delay_increase",
-    "delay_decrease",
+	"initial_delay_in_millis",
+	"minimum_delay_in_millis",
+	"maximum_delay_in_millis",
+	"delay_increase",
+	"delay_decrease",
 };
 
 /* What the handler carries between calls. */
@@ -71,7 +73,7 @@ struct conf_parse {
 static void
 conf_set_defaults(struct conf *c)
 {
-	static const struct backoff def = {1000, 1000, 300000, 2, 2};
+	static const struct backoff def = { 1000, 1000, 300000, 2, 2 };
 	int i;
 
 	memset(c, 0, sizeof *c);
@@ -206,9 +208,9 @@ static int
 conf_handle_backoff(struct conf_parse *p, struct conf_backoff_layer *layer,
     const char *section, const char *key, const char *value)
 {
-	int64_t *fields[] = {&layer->value.initial_ms, &layer->value.minimum_ms,
-	    &layer->value.maximum_ms, &layer->value.increase,
-	    &layer->value.decrease};
+	int64_t *fields[] = { &layer->value.initial_ms,
+		&layer->value.minimum_ms, &layer->value.maximum_ms,
+		&layer->value.increase, &layer->value.decrease };
 	size_t i;
 
 	for (i = 0; i < sizeof conf_backoff_keys / sizeof conf_backoff_keys[0];
@@ -384,11 +386,11 @@ conf_handler(
 static void
 conf_overlay(struct backoff *b, const struct conf_backoff_layer *layer)
 {
-	int64_t *dst[] = {&b->initial_ms, &b->minimum_ms, &b->maximum_ms,
-	    &b->increase, &b->decrease};
-	const int64_t src[] = {layer->value.initial_ms, layer->value.minimum_ms,
-	    layer->value.maximum_ms, layer->value.increase,
-	    layer->value.decrease};
+	int64_t *dst[] = { &b->initial_ms, &b->minimum_ms, &b->maximum_ms,
+		&b->increase, &b->decrease };
+	const int64_t src[] = { layer->value.initial_ms,
+		layer->value.minimum_ms, layer->value.maximum_ms,
+		layer->value.increase, layer->value.decrease };
 	size_t i;
 
 	for (i = 0; i < 5; i++)

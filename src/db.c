@@ -43,6 +43,11 @@ static const char *const db_sql[DB_STMT__MAX] = {
 	[DB_EXECUTION_RECENT] = "SELECT " DB_EXECUTION_COLUMNS DB_EXECUTION_FROM
 	                        " WHERE e.job_id = ? "
 	                        "ORDER BY e.id DESC LIMIT 20",
+	/* Prepared like the rest: parsing them per request shows up. */
+	[DB_BEGIN_READ] = "BEGIN",
+	[DB_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[DB_COMMIT] = "COMMIT",
+	[DB_ROLLBACK] = "ROLLBACK",
 };
 
 /* Runs one pragma or statement without rows; logs and returns rc. */
@@ -325,23 +330,52 @@ db_fail(struct db *db, int rc, const char *what, char *detail, size_t len)
 	    "the service failed to complete the request");
 }
 
+/* Steps one of the transaction statements; returns the SQLite code. */
+static int
+db_step_control(struct db *db, enum db_stmt id)
+{
+	sqlite3_stmt *st = db_stmt(db, id);
+	int rc;
+
+	if (st == NULL)
+		return sqlite3_errcode(db->handle);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 enum err
 db_begin(struct db *db, char *detail, size_t len)
 {
-	int rc;
+	int rc = db_step_control(db, DB_BEGIN_WRITE);
 
-	rc = sqlite3_exec(db->handle, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "begin", detail, len);
 	return ERR_OK;
 }
 
 enum err
+db_begin_read(struct db *db, char *detail, size_t len)
+{
+	int rc = db_step_control(db, DB_BEGIN_READ);
+
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "begin_read", detail, len);
+	return ERR_OK;
+}
+
+void
+db_end_read(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->handle))
+		db_step_control(db, DB_COMMIT);
+}
+
+enum err
 db_commit(struct db *db, char *detail, size_t len)
 {
-	int rc;
+	int rc = db_step_control(db, DB_COMMIT);
 
-	rc = sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		enum err e = db_fail(db, rc, "commit", detail, len);
 
@@ -355,5 +389,5 @@ void
 db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->handle))
-		sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL);
+		db_step_control(db, DB_ROLLBACK);
 }

@@ -259,7 +259,7 @@ exec_response_code(const struct exec_child *c,
 		return;
 	}
 	st = WEXITSTATUS(c->wstatus);
-	if (builtin != NULL && builtin->codes != NULL && st > 0 &&
+	if (builtin != NULL && builtin->codes != NULL && st >= 0 &&
 	    st < builtin->ncodes && builtin->codes[st] != NULL)
 		snprintf(out, len, "%s", builtin->codes[st]);
 	else

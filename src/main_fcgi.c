@@ -77,7 +77,7 @@ fcgi_block_term(int block)
 static void
 fcgi_serve(struct api *api, FCGX_Request *r)
 {
-	struct http_io io = {fcgi_param, fcgi_read, r};
+	struct http_io io = { fcgi_param, fcgi_read, r };
 	struct http_request req;
 	struct http_response res;
 

@@ -21,27 +21,27 @@
 #define MODEL_QUOTE_MAX 64
 
 const char *const op_type_names[OP_TYPE__MAX] = {
-    [OP_TYPE_PUBLISH] = "PUBLISH",
-    [OP_TYPE_REPLICATE] = "REPLICATE",
-    [OP_TYPE_RECONCILE] = "RECONCILE",
-    [OP_TYPE_REPORT] = "REPORT",
-    [OP_TYPE_VALIDATE] = "VALIDATE",
-    [OP_TYPE_DETECT] = "DETECT",
+	[OP_TYPE_PUBLISH] = "PUBLISH",
+	[OP_TYPE_REPLICATE] = "REPLICATE",
+	[OP_TYPE_RECONCILE] = "RECONCILE",
+	[OP_TYPE_REPORT] = "REPORT",
+	[OP_TYPE_VALIDATE] = "VALIDATE",
+	[OP_TYPE_DETECT] = "DETECT",
 };
 
 const char *const job_status_names[JOB_STATUS__MAX] = {
-    [JOB_EXECUTING] = "EXECUTING",
-    [JOB_PAUSED] = "PAUSED",
-    [JOB_STOPPED] = "STOPPED",
+	[JOB_EXECUTING] = "EXECUTING",
+	[JOB_PAUSED] = "PAUSED",
+	[JOB_STOPPED] = "STOPPED",
 };
 
 const char *const exec_status_names[EXEC_STATUS__MAX] = {
-    [EXEC_STARTED] = "STARTED",
-    [EXEC_SUCCEEDED] = "SUCCEEDED",
-    [EXEC_FAILED] = "FAILED",
-    [EXEC_TIMED_OUT] = "TIMED_OUT",
-    [EXEC_CANCELLED] = "CANCELLED",
-    [EXEC_ABANDONED] = "ABANDONED",
+	[EXEC_STARTED] = "STARTED",
+	[EXEC_SUCCEEDED] = "SUCCEEDED",
+	[EXEC_FAILED] = "FAILED",
+	[EXEC_TIMED_OUT] = "TIMED_OUT",
+	[EXEC_CANCELLED] = "CANCELLED",
+	[EXEC_ABANDONED] = "ABANDONED",
 };
 
 _Static_assert(sizeof(op_type_names) / sizeof(op_type_names[0]) == OP_TYPE__MAX,
@@ -137,10 +137,10 @@ model_format_time(int64_t ms, char buf[MODEL_TIME_LEN])
 	t = (time_t)secs;
 	/* It cannot fail within the clamped range; the epoch keeps the form. */
 	if (gmtime_r(&t, &tm) == NULL)
-		tm = (struct tm){.tm_year = 70, .tm_mday = 1};
+		tm = (struct tm){ .tm_year = 70, .tm_mday = 1 };
 	time_layout_fill(
-	    buf, (const int[]){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac});
+	    buf, (const int[]){ tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac });
 }
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
@@ -161,8 +161,8 @@ days_from_civil(int64_t y, int m, int d)
 static int
 days_in_month(int y, int m)
 {
-	static const int days[12] = {
-	    31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
 	return m == 2 ? 28 + leap : days[m - 1];
@@ -194,9 +194,9 @@ int
 model_parse_time(const char *s, int64_t *ms)
 {
 	static const char *const layouts[] = {
-	    "9999-99-99",
-	    "9999-99-99T99:99:99Z",
-	    "9999-99-99T99:99:99.999Z",
+		"9999-99-99",
+		"9999-99-99T99:99:99Z",
+		"9999-99-99T99:99:99.999Z",
 	};
 	int year, month, day, hour = 0, min = 0, sec = 0, milli = 0;
 	size_t i;
@@ -317,13 +317,13 @@ struct text_rule {
 	const char *why;       /* the reason for forbidden, or NULL */
 };
 
-static const struct text_rule identifier_rule = {
-    1, MODEL_MAX_SEGMENT, "*", NULL};
-static const struct text_rule role_rule = {
-    1, 128, ",", "roles are passed comma-separated"};
-static const struct text_rule quote_rule = {0, MODEL_QUOTE_MAX, "", NULL};
-static const struct text_rule parameter_key_rule = {
-    1, MODEL_MAX_PARAMETER_KEY, "", NULL};
+static const struct text_rule identifier_rule = { 1, MODEL_MAX_SEGMENT, "*",
+	NULL };
+static const struct text_rule role_rule = { 1, 128, ",",
+	"roles are passed comma-separated" };
+static const struct text_rule quote_rule = { 0, MODEL_QUOTE_MAX, "", NULL };
+static const struct text_rule parameter_key_rule = { 1, MODEL_MAX_PARAMETER_KEY,
+	"", NULL };
 
 /* Finds the first fault of s; *at and *cp say where and what it is. */
 static enum text_fault
@@ -553,7 +553,7 @@ scan_string(struct json_scan *sc, int is_key)
 static enum err
 scan_literal(struct json_scan *sc)
 {
-	static const char *const literals[] = {"true", "false", "null"};
+	static const char *const literals[] = { "true", "false", "null" };
 	size_t start = sc->pos, n, i;
 
 	while (sc->pos < sc->len &&
@@ -757,7 +757,7 @@ static enum err
 report_duplicate(
     const char *text, size_t len, size_t nkeys, char *detail, size_t detail_len)
 {
-	struct json_scan sc = {0};
+	struct json_scan sc = { 0 };
 	const struct json_key *dup = NULL;
 	size_t i, shown;
 	enum err e = ERR_BAD_JSON;
@@ -848,7 +848,7 @@ static enum err
 json_verify(const char *text, size_t len, size_t end, json_object *obj,
     char *detail, size_t detail_len)
 {
-	struct json_scan sc = {0};
+	struct json_scan sc = { 0 };
 	size_t after;
 	enum err e;
 
@@ -950,13 +950,13 @@ static void
 describe(json_object *v, char *buf, size_t len)
 {
 	static const char *const kinds[] = {
-	    [json_type_null] = "null",
-	    [json_type_boolean] = "a boolean",
-	    [json_type_double] = "a number",
-	    [json_type_int] = "a number",
-	    [json_type_object] = "an object",
-	    [json_type_array] = "an array",
-	    [json_type_string] = "a string",
+		[json_type_null] = "null",
+		[json_type_boolean] = "a boolean",
+		[json_type_double] = "a number",
+		[json_type_int] = "a number",
+		[json_type_object] = "an object",
+		[json_type_array] = "an array",
+		[json_type_string] = "a string",
 	};
 	enum json_type t = json_object_get_type(v);
 	const char *s;
@@ -1049,11 +1049,11 @@ static const struct backoff_field {
 	size_t offset; /* of the int64_t in struct backoff */
 	int64_t min;
 } backoff_fields[] = {
-    {"initial_delay_in_millis", offsetof(struct backoff, initial_ms), 0},
-    {"minimum_delay_in_millis", offsetof(struct backoff, minimum_ms), 0},
-    {"maximum_delay_in_millis", offsetof(struct backoff, maximum_ms), 0},
-    {"delay_increase", offsetof(struct backoff, increase), 1},
-    {"delay_decrease", offsetof(struct backoff, decrease), 1},
+	{ "initial_delay_in_millis", offsetof(struct backoff, initial_ms), 0 },
+	{ "minimum_delay_in_millis", offsetof(struct backoff, minimum_ms), 0 },
+	{ "maximum_delay_in_millis", offsetof(struct backoff, maximum_ms), 0 },
+	{ "delay_increase", offsetof(struct backoff, increase), 1 },
+	{ "delay_decrease", offsetof(struct backoff, decrease), 1 },
 };
 
 #define BACKOFF_FIELDS (sizeof(backoff_fields) / sizeof(backoff_fields[0]))
@@ -1357,19 +1357,19 @@ check_timeout(json_object *v, const char *field, struct info_out *out,
 }
 
 static const struct info_field operation_fields[] = {
-    {"@type", 1, check_info_type},
-    {"type", 1, check_op_type},
-    {"definition", 1, check_definition},
-    {"backoff", 0, check_backoff},
+	{ "@type", 1, check_info_type },
+	{ "type", 1, check_op_type },
+	{ "definition", 1, check_definition },
+	{ "backoff", 0, check_backoff },
 };
 
 static const struct info_field job_fields[] = {
-    {"@type", 1, check_info_type},
-    {"name", 1, check_name},
-    {"roles", 1, check_roles},
-    {"parameters", 0, check_parameters},
-    {"backoff", 0, check_backoff},
-    {"timeout_in_millis", 0, check_timeout},
+	{ "@type", 1, check_info_type },
+	{ "name", 1, check_name },
+	{ "roles", 1, check_roles },
+	{ "parameters", 0, check_parameters },
+	{ "backoff", 0, check_backoff },
+	{ "timeout_in_millis", 0, check_timeout },
 };
 
 #define INFO_MAX_FIELDS 8
@@ -1417,7 +1417,7 @@ model_operation_info_check(json_object *obj, enum op_type *type,
     const char **definition, int *has_backoff, struct backoff *backoff,
     struct model_field_error *fe)
 {
-	struct info_out out = {.info_type = MODEL_OPERATION_INFO_TYPE};
+	struct info_out out = { .info_type = MODEL_OPERATION_INFO_TYPE };
 	enum err e;
 
 	e = info_check(obj, operation_fields,
@@ -1437,7 +1437,7 @@ enum err
 model_job_info_check(json_object *obj, const char **name, int *has_backoff,
     struct backoff *backoff, int64_t *timeout_ms, struct model_field_error *fe)
 {
-	struct info_out out = {.info_type = MODEL_JOB_INFO_TYPE};
+	struct info_out out = { .info_type = MODEL_JOB_INFO_TYPE };
 	enum err e;
 
 	e = info_check(obj, job_fields,

@@ -43,29 +43,29 @@ static const struct {
 	const char *text;
 	enum op op;
 } op_tokens[] = {
-    {"==", OP_EQ},
-    {"!=", OP_NE},
-    {"=lt=", OP_LT},
-    {"=le=", OP_LE},
-    {"=gt=", OP_GT},
-    {"=ge=", OP_GE},
-    {"=in=", OP_IN},
-    {"=out=", OP_OUT},
-    {"<=", OP_LE},
-    {"<", OP_LT},
-    {">=", OP_GE},
-    {">", OP_GT},
+	{ "==", OP_EQ },
+	{ "!=", OP_NE },
+	{ "=lt=", OP_LT },
+	{ "=le=", OP_LE },
+	{ "=gt=", OP_GT },
+	{ "=ge=", OP_GE },
+	{ "=in=", OP_IN },
+	{ "=out=", OP_OUT },
+	{ "<=", OP_LE },
+	{ "<", OP_LT },
+	{ ">=", OP_GE },
+	{ ">", OP_GT },
 };
 
 static const char *const op_sql[] = {
-    [OP_EQ] = " = ?",
-    [OP_NE] = " <> ?",
-    [OP_LT] = " < ?",
-    [OP_LE] = " <= ?",
-    [OP_GT] = " > ?",
-    [OP_GE] = " >= ?",
-    [OP_IN] = " IN (",
-    [OP_OUT] = " NOT IN (",
+	[OP_EQ] = " = ?",
+	[OP_NE] = " <> ?",
+	[OP_LT] = " < ?",
+	[OP_LE] = " <= ?",
+	[OP_GT] = " > ?",
+	[OP_GE] = " >= ?",
+	[OP_IN] = " IN (",
+	[OP_OUT] = " NOT IN (",
 };
 
 /* One value as written: lit is the literal text, glob the same text as a
@@ -110,8 +110,8 @@ struct connective {
 	const char *sql;
 };
 
-static const struct connective conn_or = {',', "or", " OR "};
-static const struct connective conn_and = {';', "and", " AND "};
+static const struct connective conn_or = { ',', "or", " OR " };
+static const struct connective conn_and = { ';', "and", " AND " };
 
 static int parse_or(struct parser *);
 
@@ -290,7 +290,7 @@ push_bind(struct parser *p, struct query_bind b)
 static int
 push_int(struct parser *p, int64_t i)
 {
-	struct query_bind b = {QUERY_BIND_INT, i, NULL};
+	struct query_bind b = { QUERY_BIND_INT, i, NULL };
 
 	return push_bind(p, b);
 }
@@ -298,7 +298,7 @@ push_int(struct parser *p, int64_t i)
 static int
 push_text(struct parser *p, const char *s, size_t n)
 {
-	struct query_bind b = {QUERY_BIND_TEXT, 0, NULL};
+	struct query_bind b = { QUERY_BIND_TEXT, 0, NULL };
 
 	if ((b.s = malloc(n + 1)) == NULL)
 		return fail_oom(p);
@@ -986,7 +986,7 @@ static enum err
 compile_sort(struct query *q, const struct query_spec *spec, const char *sort,
     char *detail, size_t detail_len)
 {
-	struct sbuf out = {NULL, 0, 0, 0};
+	struct sbuf out = { NULL, 0, 0, 0 };
 	int has_id = 0;
 	enum err e;
 

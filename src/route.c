@@ -11,15 +11,16 @@ static const struct {
 	unsigned methods;
 	const char *allow;
 } route_table[ROUTE__MAX] = {
-    [ROUTE_OPERATIONS] = {M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT),
-        "GET, HEAD, PUT"},
-    [ROUTE_OPERATION] = {M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT) |
-                             M(HTTP_DELETE),
-        "GET, HEAD, PUT, DELETE"},
-    [ROUTE_JOBS] = {M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD"},
-    [ROUTE_JOB] = {M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_POST) | M(HTTP_DELETE),
-        "GET, HEAD, POST, DELETE"},
-    [ROUTE_EXECUTIONS] = {M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD"},
+	[ROUTE_OPERATIONS] = { M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT),
+	    "GET, HEAD, PUT" },
+	[ROUTE_OPERATION] = { M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_PUT) |
+	                          M(HTTP_DELETE),
+	    "GET, HEAD, PUT, DELETE" },
+	[ROUTE_JOBS] = { M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD" },
+	[ROUTE_JOB] = { M(HTTP_GET) | M(HTTP_HEAD) | M(HTTP_POST) |
+	                    M(HTTP_DELETE),
+	    "GET, HEAD, POST, DELETE" },
+	[ROUTE_EXECUTIONS] = { M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD" },
 };
 
 int
@@ -34,8 +35,8 @@ route_allow_header(enum route_kind kind)
 	return route_table[kind].allow;
 }
 
-static const char *const route_segment_names[3] = {
-    "type", "definition", "name"};
+static const char *const route_segment_names[3] = { "type", "definition",
+	"name" };
 
 /* Decodes one segment and checks it; "*" stays a wildcard. */
 static enum err

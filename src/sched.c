@@ -275,20 +275,29 @@ sched_adopt(struct sched *s, struct sched_exec *x)
 	sched_launch(s, r);
 }
 
-/* The earliest due job, as a monotonic time. */
+/*
+ * The earliest due job, as a monotonic time.  claimed_at is the UTC time
+ * the claim just made looked for due jobs with (when it had room).
+ */
 static void
-sched_read_due(struct sched *s, int64_t now)
+sched_read_due(struct sched *s, int64_t now, int64_t claimed_at)
 {
 	int64_t due, utc = model_now_ms();
 
 	if (sched_store_next_due(&s->store, &due) != 0 || due == INT64_MAX)
 		s->due = INT64_MAX;
-	else
-		s->due = now + (due > utc ? due - utc : 0);
-	/* Due but not claimable (a run of that job is still going): wait
-	 * for a change instead of spinning. */
-	if (s->due <= now)
+	else if (due <= claimed_at)
+		/* Due but not claimable (a run of that job is still going):
+		 * wait for a change instead of spinning. */
 		s->due = s->next_tick;
+	else
+		/* Not due when the claim looked, perhaps due by now (the
+		 * claim and its forks take time): claim it as soon as it
+		 * is, not a poll interval later.  Comparing with the UTC
+		 * time of the read instead of the claim's made a job that
+		 * fell due in between wait for the next tick (lateness up
+		 * to poll_interval_ms; tests/bench/bench_scheduler.sh). */
+		s->due = now + (due > utc ? due - utc : 0);
 }
 
 /* Claims and starts due jobs while there is room. */
@@ -296,20 +305,21 @@ static void
 sched_claim(struct sched *s, int64_t now)
 {
 	int room = (int)s->conf->max_running - s->nruns, n = 0, i;
+	int64_t utc = model_now_ms();
 
 	if (s->stopping || (!s->reread && now < s->due))
 		return;
 	s->reread = 0;
 	if (room > 0 && sched_reserve(s, (int)s->conf->max_running) == 0 &&
-	    sched_store_claim(&s->store, s->owner, model_now_ms(),
-	        s->conf->lease_ms, room, s->claimed, &n) == 0) {
+	    sched_store_claim(&s->store, s->owner, utc, s->conf->lease_ms,
+	        room, s->claimed, &n) == 0) {
 		for (i = 0; i < n; i++)
 			sched_adopt(s, &s->claimed[i]);
 	}
 	/* A full claim may have left more due jobs behind. */
 	if (n > 0 && n == room)
 		s->reread = 1;
-	sched_read_due(s, now);
+	sched_read_due(s, now, utc);
 }
 
 /* --- running executions --- */

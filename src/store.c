@@ -7,12 +7,15 @@
 #include "log.h"
 #include "store.h"
 
-/* Adds val under key; a NULL val (failed allocation) or a failed add
- * clears *ok, so that builders check once at the end. */
+/* Adds val under key, a string literal not yet in obj (so json-c need
+ * neither copy nor look it up); a NULL val (failed allocation) or a
+ * failed add clears *ok, so that builders check once at the end. */
 static void
 store_add(json_object *obj, const char *key, json_object *val, int *ok)
 {
-	if (val == NULL || json_object_object_add(obj, key, val) != 0) {
+	if (val == NULL || json_object_object_add_ex(obj, key, val,
+	                       JSON_C_OBJECT_ADD_KEY_IS_NEW |
+	                           JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0) {
 		json_object_put(val);
 		*ok = 0;
 	}
@@ -25,7 +28,9 @@ store_add_nullable(json_object *obj, const char *key, sqlite3_stmt *st, int col,
     json_object *(*make)(sqlite3_stmt *, int), int *ok)
 {
 	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
-		if (json_object_object_add(obj, key, NULL) != 0)
+		if (json_object_object_add_ex(obj, key, NULL,
+		        JSON_C_OBJECT_ADD_KEY_IS_NEW |
+		            JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0)
 			*ok = 0;
 		return;
 	}
@@ -108,11 +113,12 @@ store_address_string(const char *type, const char *definition, const char *name)
 }
 
 json_object *
-store_operation_elem(sqlite3_stmt *st, int col)
+store_operation_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 {
 	json_object *o = json_object_new_object();
 	int ok = o != NULL;
 
+	(void)memo;
 	if (!ok)
 		return NULL;
 	store_add(
@@ -128,8 +134,35 @@ store_operation_elem(sqlite3_stmt *st, int col)
 	return store_done(o, ok);
 }
 
+void
+store_memo_clear(struct store_memo *memo)
+{
+	json_object_put(memo->op);
+	memo->op = NULL;
+	memo->op_id = 0;
+}
+
+/* The operation element of a job row, built once per operation when a
+ * memo is given. */
+static json_object *
+store_job_operation(sqlite3_stmt *st, int col, struct store_memo *memo)
+{
+	int64_t op_id = sqlite3_column_int64(st, col);
+	json_object *op;
+
+	if (memo != NULL && memo->op != NULL && memo->op_id == op_id)
+		return json_object_get(memo->op);
+	op = store_operation_elem(st, col, NULL);
+	if (memo != NULL && op != NULL) {
+		store_memo_clear(memo);
+		memo->op_id = op_id;
+		memo->op = json_object_get(op);
+	}
+	return op;
+}
+
 json_object *
-store_job_elem(sqlite3_stmt *st, int col)
+store_job_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 {
 	json_object *j = json_object_new_object();
 	int ok = j != NULL;
@@ -150,7 +183,7 @@ store_job_elem(sqlite3_stmt *st, int col)
 	store_add_nullable(
 	    j, "updated_at", st, col + 5, store_time_column, &ok);
 	store_add_nullable(j, "info", st, col + 3, store_raw_column, &ok);
-	store_add(j, "operation", store_operation_elem(st, col + 8), &ok);
+	store_add(j, "operation", store_job_operation(st, col + 8, memo), &ok);
 	return store_done(j, ok);
 }
 
@@ -177,11 +210,12 @@ store_text_column(sqlite3_stmt *st, int col)
 }
 
 json_object *
-store_execution_elem(sqlite3_stmt *st, int col)
+store_execution_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 {
 	json_object *e = json_object_new_object();
 	int ok = e != NULL;
 
+	(void)memo;
 	if (!ok)
 		return NULL;
 	store_add(
@@ -273,9 +307,9 @@ store_list_count(struct db *db, const struct query *q, const char *from_where,
 static enum err
 store_list_rows(struct db *db, const struct query *q, const char *columns,
     const char *from_where, const char *const *base, int nbase,
-    json_object *(*elem)(sqlite3_stmt *, int), json_object *data, char *detail,
-    size_t len)
+    store_elem_fn *elem, json_object *data, char *detail, size_t len)
 {
+	struct store_memo memo = { 0, NULL };
 	sqlite3_stmt *st = NULL;
 	enum err e;
 	int rc, next;
@@ -291,11 +325,12 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
 		return db_fail(db, SQLITE_ERROR, "list_bind", detail, len);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_object *item = elem(st, 0);
+		json_object *item = elem(st, 0, &memo);
 
 		if (item == NULL || json_object_array_add(data, item) != 0) {
 			json_object_put(item);
 			sqlite3_reset(st);
+			store_memo_clear(&memo);
 			return err_set(
 			    detail, len, ERR_INTERNAL, "out of memory");
 		}
@@ -303,6 +338,7 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
 	if (rc != SQLITE_DONE)
 		e = db_fail(db, rc, "list_step", detail, len);
 	sqlite3_reset(st);
+	store_memo_clear(&memo);
 	return e;
 }
 
@@ -326,8 +362,8 @@ store_page_info(const struct query *q, int64_t total)
 enum err
 store_list(struct db *db, const struct query_spec *spec, const char *columns,
     const char *from_where, const char *const *base_binds, int nbase,
-    const char *const *filter4, json_object *(*elem)(sqlite3_stmt *, int),
-    json_object **page, char *detail, size_t len)
+    const char *const *filter4, store_elem_fn *elem, json_object **page,
+    char *detail, size_t len)
 {
 	struct query q;
 	json_object *out = NULL, *data = NULL;
@@ -341,11 +377,9 @@ store_list(struct db *db, const struct query_spec *spec, const char *columns,
 		return e;
 
 	/* Both reads see one snapshot, so the count matches the rows. */
-	if (sqlite3_exec(db->handle, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		e = db_fail(
-		    db, sqlite3_errcode(db->handle), "list_begin", detail, len);
+	e = db_begin_read(db, detail, len);
+	if (e != ERR_OK)
 		goto out;
-	}
 	data = json_object_new_array();
 	if (data == NULL) {
 		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
@@ -370,7 +404,7 @@ store_list(struct db *db, const struct query_spec *spec, const char *columns,
 	if (!ok)
 		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
 out:
-	sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL);
+	db_end_read(db);
 	json_object_put(data);
 	if (e != ERR_OK) {
 		json_object_put(out);

@@ -64,7 +64,7 @@ store_execution_recent(
 	}
 	rc = sqlite3_bind_int64(st, 1, job_id);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_object *item = store_execution_elem(st, 0);
+		json_object *item = store_execution_elem(st, 0, NULL);
 
 		if (item == NULL || json_object_array_add(arr, item) != 0) {
 			json_object_put(item);

@@ -58,7 +58,7 @@ store_job_read_row(struct db *db, sqlite3_stmt *st, struct store_job_row *row,
 	row->info = strdup((const char *)sqlite3_column_text(st, COL_INFO));
 	if (row->info == NULL || store_job_backoff(st, &row->backoff) != 0)
 		return db_fail(db, SQLITE_CORRUPT, "job_row", detail, len);
-	if (elem != NULL && (*elem = store_job_elem(st, 0)) == NULL)
+	if (elem != NULL && (*elem = store_job_elem(st, 0, NULL)) == NULL)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
 	return ERR_OK;
 }
@@ -365,14 +365,14 @@ store_job_get(struct db *db, const struct store_address *a, int with_executions,
 	enum err e;
 
 	/* The job and its executions come from one snapshot. */
-	if (sqlite3_exec(db->handle, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(
-		    db, sqlite3_errcode(db->handle), "begin", detail, len);
+	e = db_begin_read(db, detail, len);
+	if (e != ERR_OK)
+		return e;
 	*elem = NULL;
 	e = store_job_find(db, a, &row, elem, detail, len);
 	if (e == ERR_OK && with_executions)
 		e = store_job_with_executions(db, row.id, *elem, detail, len);
-	sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL);
+	db_end_read(db);
 	if (e != ERR_OK) {
 		json_object_put(*elem);
 		*elem = NULL;
@@ -385,8 +385,8 @@ store_job_get(struct db *db, const struct store_address *a, int with_executions,
 
 enum err
 store_job_delete(struct db *db, const struct store_address *a,
-    const char *if_match, json_object **elem, int64_t *revision,
-    char *detail, size_t len)
+    const char *if_match, json_object **elem, int64_t *revision, char *detail,
+    size_t len)
 {
 	struct store_job_row row = { 0 };
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_DELETE);

@@ -23,7 +23,7 @@ store_operation_read(struct db *db, sqlite3_stmt *st, json_object **elem,
 		*id = sqlite3_column_int64(st, 0);
 	if (elem == NULL)
 		return ERR_OK;
-	*elem = store_operation_elem(st, 0);
+	*elem = store_operation_elem(st, 0, NULL);
 	if (*elem == NULL)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
 	return ERR_OK;
