@@ -2,45 +2,68 @@
 -- filters on them are index lookups instead of a JSON scan of every job.
 -- Triggers keep both tables equal to job.info; nothing else writes them.
 
-CREATE TABLE job_role (
-    job_id INTEGER NOT NULL REFERENCES job (id) ON DELETE CASCADE,
-    role   TEXT NOT NULL,
-    PRIMARY KEY (job_id, role)
-) WITHOUT ROWID;
+-- Each is one b-tree keyed for the filters (role first, key and value
+-- first), so that writing a job's roles or parameters touches as few
+-- pages as possible: a commit costs about one page write per page.
+-- Rows are removed through the old info's own values rather than by
+-- job_id, which would need a second index.
 
-CREATE INDEX job_role_by_role ON job_role (role, job_id);
+CREATE TABLE job_role (
+    role   TEXT NOT NULL,
+    job_id INTEGER NOT NULL,
+    PRIMARY KEY (role, job_id)
+) WITHOUT ROWID;
 
 CREATE TABLE job_parameter (
-    job_id INTEGER NOT NULL REFERENCES job (id) ON DELETE CASCADE,
     key    TEXT NOT NULL,
     value  TEXT NOT NULL,
-    PRIMARY KEY (job_id, key)
+    job_id INTEGER NOT NULL,
+    PRIMARY KEY (key, value, job_id)
 ) WITHOUT ROWID;
-
-CREATE INDEX job_parameter_by_value ON job_parameter (key, value, job_id);
 
 CREATE TRIGGER job_index_insert AFTER INSERT ON job
 BEGIN
-    INSERT OR IGNORE INTO job_role (job_id, role)
-        SELECT NEW.id, value FROM json_each(NEW.info, '$.roles');
-    INSERT INTO job_parameter (job_id, key, value)
-        SELECT NEW.id, key, value FROM json_each(NEW.info, '$.parameters');
+    INSERT OR IGNORE INTO job_role (role, job_id)
+        SELECT value, NEW.id FROM json_each(NEW.info, '$.roles');
+    INSERT INTO job_parameter (key, value, job_id)
+        SELECT key, value, NEW.id FROM json_each(NEW.info, '$.parameters');
 END;
 
-CREATE TRIGGER job_index_update AFTER UPDATE OF info ON job
+-- An update rewrites only what changed: most edits leave the roles, or
+-- the parameters, as they were.
+CREATE TRIGGER job_roles_update AFTER UPDATE OF info ON job
+WHEN json_extract(OLD.info, '$.roles') IS NOT json_extract(NEW.info, '$.roles')
 BEGIN
-    DELETE FROM job_role WHERE job_id = NEW.id;
-    DELETE FROM job_parameter WHERE job_id = NEW.id;
-    INSERT OR IGNORE INTO job_role (job_id, role)
-        SELECT NEW.id, value FROM json_each(NEW.info, '$.roles');
-    INSERT INTO job_parameter (job_id, key, value)
-        SELECT NEW.id, key, value FROM json_each(NEW.info, '$.parameters');
+    DELETE FROM job_role WHERE job_id = OLD.id
+        AND role IN (SELECT value FROM json_each(OLD.info, '$.roles'));
+    INSERT OR IGNORE INTO job_role (role, job_id)
+        SELECT value, NEW.id FROM json_each(NEW.info, '$.roles');
 END;
 
-INSERT OR IGNORE INTO job_role (job_id, role)
-    SELECT job.id, r.value FROM job, json_each(job.info, '$.roles') AS r;
-INSERT INTO job_parameter (job_id, key, value)
-    SELECT job.id, p.key, p.value
+CREATE TRIGGER job_parameters_update AFTER UPDATE OF info ON job
+WHEN json_extract(OLD.info, '$.parameters')
+     IS NOT json_extract(NEW.info, '$.parameters')
+BEGIN
+    DELETE FROM job_parameter WHERE job_id = OLD.id
+        AND (key, value) IN (SELECT key, value
+                             FROM json_each(OLD.info, '$.parameters'));
+    INSERT INTO job_parameter (key, value, job_id)
+        SELECT key, value, NEW.id FROM json_each(NEW.info, '$.parameters');
+END;
+
+CREATE TRIGGER job_index_delete AFTER DELETE ON job
+BEGIN
+    DELETE FROM job_role WHERE job_id = OLD.id
+        AND role IN (SELECT value FROM json_each(OLD.info, '$.roles'));
+    DELETE FROM job_parameter WHERE job_id = OLD.id
+        AND (key, value) IN (SELECT key, value
+                             FROM json_each(OLD.info, '$.parameters'));
+END;
+
+INSERT OR IGNORE INTO job_role (role, job_id)
+    SELECT r.value, job.id FROM job, json_each(job.info, '$.roles') AS r;
+INSERT INTO job_parameter (key, value, job_id)
+    SELECT p.key, p.value, job.id
     FROM job, json_each(job.info, '$.parameters') AS p;
 
 -- Planner statistics.  Without them SQLite assumes that an operation has
@@ -57,8 +80,6 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('job', 'sqlite_autoindex_job_1', '100000 10000 1'),
     ('job', 'job_due', '100000 33000 2'),
     ('execution', 'execution_running', '1000000 200000 2'),
-    ('job_parameter', 'job_parameter_by_value', '300000 30000 10 1'),
-    ('job_parameter', 'sqlite_autoindex_job_parameter_1', '300000 3 1'),
-    ('job_role', 'job_role_by_role', '100000 10000 1'),
-    ('job_role', 'sqlite_autoindex_job_role_1', '100000 1 1'),
+    ('job_parameter', 'job_parameter', '300000 30000 10 1'),
+    ('job_role', 'job_role', '100000 10000 1'),
     ('execution', 'execution_job', '1000000 100 1');

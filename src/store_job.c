@@ -14,7 +14,6 @@ struct store_job_row {
 	int64_t revision;
 	int64_t delay_ms;
 	enum job_status status;
-	struct backoff backoff; /* effective: the job's own or inherited */
 	char *info;             /* stored info text, owned */
 };
 
@@ -28,18 +27,19 @@ enum {
 };
 
 /* The backoff in effect: the stored info always holds it, the job's own
- * or the one it inherits from its operation. */
+ * or the one it inherits from its operation.  Parsed only by the writers
+ * that need it, not on every read. */
 static int
-store_job_backoff(sqlite3_stmt *st, struct backoff *b)
+store_job_backoff(const char *info_text, struct backoff *b)
 {
-	json_object *info = store_json_column(st, COL_INFO);
+	json_object *info = json_tokener_parse(info_text);
 	json_object *bj = NULL;
 	int rc = -1;
 
 	if (info != NULL && json_object_object_get_ex(info, "backoff", &bj))
 		rc = model_backoff_from_json(bj, "backoff", b, NULL) == ERR_OK
-		         ? 0
-		         : -1;
+		    ? 0
+		    : -1;
 	json_object_put(info);
 	return rc;
 }
@@ -56,7 +56,7 @@ store_job_read_row(struct db *db, sqlite3_stmt *st, struct store_job_row *row,
 	row->status = (enum job_status)model_lookup(
 	    job_status_names, JOB_STATUS__MAX, status ? status : "");
 	row->info = strdup((const char *)sqlite3_column_text(st, COL_INFO));
-	if (row->info == NULL || store_job_backoff(st, &row->backoff) != 0)
+	if (row->info == NULL)
 		return db_fail(db, SQLITE_CORRUPT, "job_row", detail, len);
 	if (elem != NULL && (*elem = store_job_elem(st, 0, NULL)) == NULL)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
@@ -147,11 +147,13 @@ store_job_precondition(const char *if_match, int64_t revision, int exists,
 	    (long long)revision);
 }
 
-/* Finds the operation's id and its backoff, for a new job. */
+/* Finds the operation's id and, when op_backoff is not NULL, its
+ * backoff, for a job that inherits it. */
 static enum err
 store_job_operation(struct db *db, const struct store_address *a,
     int64_t *op_id, struct backoff *op_backoff, char *detail, size_t len)
 {
+	/* op_backoff NULL: the job has its own, so skip parsing this one. */
 	sqlite3_stmt *st = db_stmt(db, DB_OPERATION_GET);
 	json_object *bj = NULL;
 	enum err e = ERR_OK;
@@ -166,8 +168,9 @@ store_job_operation(struct db *db, const struct store_address *a,
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*op_id = sqlite3_column_int64(st, 0);
-		bj = store_json_column(st, 4);
-		if (model_backoff_from_json(bj, "backoff", op_backoff, NULL))
+		bj = op_backoff ? store_json_column(st, 4) : NULL;
+		if (op_backoff != NULL &&
+		    model_backoff_from_json(bj, "backoff", op_backoff, NULL))
 			e = db_fail(
 			    db, SQLITE_CORRUPT, "op_backoff", detail, len);
 	} else if (rc == SQLITE_DONE) {
@@ -288,7 +291,8 @@ store_job_upsert(struct db *db, struct store_address *a, json_object *info,
 	if (model_job_info_check(
 	        info, &a->name, &has_own, &own, &timeout, NULL) != ERR_OK)
 		return err_set(detail, len, ERR_INTERNAL, "unvalidated job");
-	e = store_job_operation(db, a, &op_id, &op_backoff, detail, len);
+	e = store_job_operation(
+	    db, a, &op_id, has_own ? NULL : &op_backoff, detail, len);
 	if (e == ERR_OK)
 		e = store_job_fill_backoff(
 		    info, has_own, &op_backoff, detail, len);
@@ -432,17 +436,18 @@ store_job_write_status(struct db *db, const struct store_job_row *row,
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_SET_STATUS);
 	int64_t now = model_now_ms();
 	int executing = status == JOB_EXECUTING;
+	struct backoff b = { 0, 0, 0, 1, 1 };
 	int rc;
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	if (executing && store_job_backoff(row->info, &b) != 0)
+		return db_fail(db, SQLITE_CORRUPT, "job_backoff", detail, len);
 	if (sqlite3_bind_text(
 	        st, 1, job_status_names[status], -1, SQLITE_STATIC) ||
-	    sqlite3_bind_int64(
-	        st, 2, executing ? row->backoff.initial_ms : row->delay_ms) ||
-	    (executing
-	            ? sqlite3_bind_int64(st, 3, now + row->backoff.initial_ms)
-	            : sqlite3_bind_null(st, 3)) ||
+	    sqlite3_bind_int64(st, 2, executing ? b.initial_ms : row->delay_ms) ||
+	    (executing ? sqlite3_bind_int64(st, 3, now + b.initial_ms)
+	               : sqlite3_bind_null(st, 3)) ||
 	    sqlite3_bind_int64(st, 4, now) ||
 	    sqlite3_bind_int64(st, 5, row->id))
 		rc = SQLITE_ERROR;

@@ -9,11 +9,13 @@
 # and the responders' resident memory over the run.
 #
 # usage: tests/bench/bench_api.sh [BUILDDIR]   (default: the source tree)
-# env:   DURATION (s, default 10), CONNS (default 16), POOL (default 4)
+# env:   DURATION (s per case, default 5), REPEAT (rounds, default 3),
+#        CONNS (default 16), POOL (default 4)
 set -eu
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=$(cd "${1:-$srcdir}" && pwd)
-duration=${DURATION:-10}
+duration=${DURATION:-5}
+repeat=${REPEAT:-3}
 conns=${CONNS:-16}
 pool=${POOL:-4}
 lighttpd=$(command -v lighttpd || echo /usr/sbin/lighttpd)
@@ -101,42 +103,68 @@ SQL
 sed -e "s|@DBPATH@|$work/ledgerops.db|" -e "s|@HANDLERS@|$work/handlers|" \
     "$srcdir/etc/ledgerops.conf.in" > "$work/ledgerops.conf"
 
-echo "bench: $(nproc) cores, pool $pool, $conns connections, ${duration}s per case"
-
-start_server "$work/hello_fcgi"
-a=$(rps "http://127.0.0.1:$port/api/v1/operation/REPORT/bench")
-stop_server
+echo "bench: $(nproc) cores, pool $pool, $conns connections, ${duration}s per case, $repeat rounds"
 
 seed
-start_server "$builddir/ledgerops-fcgi"
-rss0=$(pool_rss)
-b=$(rps "$base/REPORT/bench")
+curl_put_seed() {
+	curl -s -o /dev/null -X PUT -H 'request-id: seed' -H 'source: bench' \
+	    -H 'Content-Type: application/json' \
+	    -d '{"@type":"cac_ledger_schema_info_ledger_job_info","name":"bench-put","roles":["reporting"]}' \
+	    "$base/REPORT/bench"
+}
 # The filter selects one customer's jobs (20 of the 10,000) that are
 # paused and readable by the audit role: a page of 20 out of 10,000.
 filter='info.parameters.customer==c-0042;info.roles==audit;status==PAUSED'
-c=$(rps "$base/REPORT/bench/?filter=$(python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1]))' "$filter")&page%5Bsize%5D=20")
-curl -s -o /dev/null -X PUT -H 'request-id: seed' -H 'source: bench' \
-    -H 'Content-Type: application/json' \
-    -d '{"@type":"cac_ledger_schema_info_ledger_job_info","name":"bench-put","roles":["reporting"]}' \
-    "$base/REPORT/bench"
-d=$(BENCH_JOB_PATH=/api/v1/operation/REPORT/bench rps -s "$srcdir/tests/bench/put_job.lua" "$base/REPORT/bench")
-rss1=$(pool_rss)
+filter_url="$base/REPORT/bench/?filter=$(python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1]))' "$filter")&page%5Bsize%5D=20"
+
+# Rounds interleave the cases, so that a burst of load from elsewhere on
+# the machine touches every case alike; the medians are reported.
+: > "$work/results"
+for round in $(seq "$repeat"); do
+	start_server "$work/hello_fcgi"
+	echo "a $(rps "http://127.0.0.1:$port/api/v1/operation/REPORT/bench")" >> "$work/results"
+	stop_server
+
+	start_server "$builddir/ledgerops-fcgi"
+	echo "b $(rps "$base/REPORT/bench")" >> "$work/results"
+	echo "c $(rps "$filter_url")" >> "$work/results"
+	curl_put_seed
+	echo "d $(BENCH_JOB_PATH=/api/v1/operation/REPORT/bench rps -s "$srcdir/tests/bench/put_job.lua" "$base/REPORT/bench")" >> "$work/results"
+	stop_server
+
+	row=$(sqlite3 -cmd ".timeout 5000" "$work/ledgerops.db" "SELECT length(info) FROM job WHERE name = 'bench-put'")
+	echo "e $("$work/commit_floor" "$work/floor.db" "$duration" "$row")" >> "$work/results"
+done
+
+# Memory: one pool serving at least 100,000 requests of the three kinds,
+# its resident size sampled after each burst.
+start_server "$builddir/ledgerops-fcgi"
+curl_put_seed
+: > "$work/wrk.log"
+rss_trail=$(pool_rss)
+while [ "$(awk '/requests in/ { s += $1 } END { print s + 0 }' "$work/wrk.log")" -lt 100000 ]; do
+	rps "$base/REPORT/bench" > /dev/null
+	rps "$filter_url" > /dev/null
+	BENCH_JOB_PATH=/api/v1/operation/REPORT/bench rps -s "$srcdir/tests/bench/put_job.lua" "$base/REPORT/bench" > /dev/null
+	rss_trail="$rss_trail -> $(pool_rss)"
+done
 total=$(awk '/requests in/ { s += $1 } END { print s }' "$work/wrk.log")
 stop_server
 
-row=$(sqlite3 -cmd ".timeout 5000" "$work/ledgerops.db" "SELECT length(info) FROM job WHERE name = 'bench-put'")
-e=$("$work/commit_floor" "$work/floor.db" "$duration" "$row")
-
+median() { awk -v k="$1" '$1 == k { print $2 }' "$work/results" | sort -n |
+	awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+all() { awk -v k="$1" '$1 == k { printf "%s%.0f", sep, $2; sep = " " }' "$work/results"; }
+a=$(median a) b=$(median b) c=$(median c) d=$(median d) e=$(median e)
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 cat <<REPORT
 
-case                                   req/s     ratio   target
-(a) hello-world libfcgi responder   $(printf %9.0f "$a")
-(b) GET one operation               $(printf %9.0f "$b")   $(ratio "$b" "$a") x a   >= 0.70
-(c) GET filtered page of 20/10,000  $(printf %9.0f "$c")   $(ratio "$c" "$a") x a   >= 0.40
-(d) PUT updating a job              $(printf %9.0f "$d")   $(ratio "$d" "$e") x e   >= 0.70
-(e) bare SQLite commit loop         $(printf %9.0f "$e")
+case (median of $repeat rounds)           req/s     ratio   target   rounds
+(a) hello-world libfcgi responder   $(printf %9.0f "$a")                       $(all a)
+(b) GET one operation               $(printf %9.0f "$b")   $(ratio "$b" "$a") x a   >= 0.70   $(all b)
+(c) GET filtered page of 20/10,000  $(printf %9.0f "$c")   $(ratio "$c" "$a") x a   >= 0.40   $(all c)
+(d) PUT updating a job              $(printf %9.0f "$d")   $(ratio "$d" "$e") x e   >= 0.70   $(all d)
+(e) bare SQLite commit loop         $(printf %9.0f "$e")                       $(all e)
 
-responder RSS (KiB, max one / sum of pool): before $rss0, after $rss1
-requests served by the ledgerops pool in this run: $((total - 0))
+responder RSS over $total requests (KiB, largest responder / whole pool):
+  $rss_trail
 REPORT
