@@ -37,6 +37,15 @@ floor_secs=${FLOOR_SECS:-5}
 warmup_ms=1000
 work=$(mktemp -d /tmp/ledgerops-bench-sched.XXXXXX)
 spid=
+napid=
+
+# sleep, in a way a signal interrupts at once (the traps run).
+nap() {
+	sleep "$1" &
+	napid=$!
+	wait "$napid"
+	napid=
+}
 
 stop_sched() {
 	[ -n "$spid" ] || return 0
@@ -44,7 +53,7 @@ stop_sched() {
 	wait "$spid" 2>/dev/null || true
 	spid=
 }
-trap 'stop_sched; rm -rf "$work"' EXIT
+trap '[ -z "$napid" ] || kill "$napid" 2>/dev/null; stop_sched; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 for b in ledgerops-scheduler ledgerops-fcgi; do
@@ -110,7 +119,10 @@ sched_cpu() {
 	    "/proc/$spid/stat"
 }
 
-# (a) Prints "executions/s cpu_s other_statuses" for poll interval $1.
+# The cases run in this shell, not in $(...), so that the traps above
+# see the scheduler they started; each writes its numbers to $work/out.
+
+# (a) Writes "executions/s cpu_s other_statuses" for poll interval $1.
 bench_throughput() {
 	db=tput-$1
 	write_conf "$db" "$1"
@@ -120,14 +132,14 @@ bench_throughput() {
 	start_sched "$db"
 	from=$(($(now_ms) + warmup_ms))
 	to=$((from + duration * 1000))
-	sleep "$(awk -v ms="$warmup_ms" 'BEGIN { print ms / 1000 }')"
+	nap "$(awk -v ms="$warmup_ms" 'BEGIN { print ms / 1000 }')"
 	cpu0=$(sched_cpu)
-	sleep "$duration"
+	nap "$duration"
 	cpu1=$(sched_cpu)
 	# Executions still STARTED at the end of the window stop after it.
-	sleep 0.5
+	nap 0.5
 	stop_sched
-	sql "$db" <<SQL
+	sql "$db" >"$work/out" <<SQL
 SELECT printf('%.1f %.2f %d',
   count(*) FILTER (WHERE status = 'SUCCEEDED') * 1000.0 / ($to - $from),
   $cpu1 - $cpu0,
@@ -136,7 +148,7 @@ FROM execution WHERE stopped_at >= $from AND stopped_at < $to;
 SQL
 }
 
-# (b) Prints "p50 p99 max executed" (ms) for poll interval $1.
+# (b) Writes "p50 p99 max executed" (ms) for poll interval $1.
 bench_lateness() {
 	db=late-$1
 	write_conf "$db" "$1"
@@ -148,10 +160,10 @@ bench_lateness() {
 	deadline=$(($(now_ms) + spread * 1000 + 10000))
 	while [ "$(echo "SELECT count(*) FROM execution WHERE stopped_at IS NOT NULL;" | sql "$db")" -lt "$late_jobs" ] &&
 	    [ "$(now_ms)" -lt "$deadline" ]; do
-		sleep 0.5
+		nap 0.5
 	done
 	stop_sched
-	sql "$db" <<'SQL'
+	sql "$db" >"$work/out" <<'SQL'
 CREATE TEMP TABLE l AS
   SELECT started_at - due_at AS ms FROM execution ORDER BY 1;
 SELECT printf('%d %d %d %d',
@@ -168,12 +180,14 @@ echo "bench: $(nproc) cores, max_running $max_running, poll_interval_ms $polls,"
     "synchronous $synchronous; (a) $jobs jobs, ${duration}s window;" \
     "(b) $late_jobs jobs over ${spread}s"
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 results=
 for p in $polls; do
-	set -- $(bench_throughput "$p")
-	a=$1 acpu=$2 aother=$3
-	set -- $(bench_lateness "$p")
-	results="$results$p $a $acpu $aother $1 $2 $3 $4
+	bench_throughput "$p"
+	read -r a acpu aother <"$work/out"
+	bench_lateness "$p"
+	read -r p50 p99 max n <"$work/out"
+	results="$results$p $a $acpu $aother $p50 $p99 $max $n
 "
 done
 
@@ -201,3 +215,5 @@ echo "$results" | while read -r p a acpu aother p50 p99 max n; do
 done
 printf '%-48s %10.1f\n' "(c) fork+exec floor/s, $max_running in flight" "$c"
 printf '%-48s %10.1f\n' "    fork+exec floor/s, 1 at a time" "$c1"
+# Other work on the machine skews every number: show the load.
+echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
