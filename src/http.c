@@ -134,6 +134,7 @@ http_parse_query(
 		size_t n = amp ? (size_t)(amp - q) : strlen(q);
 		const char *eq = memchr(q, '=', n);
 		size_t nlen = eq ? (size_t)(eq - q) : n;
+		size_t name_len = 0, value_len = 0;
 		struct http_param *p;
 
 		if (n == 0)
@@ -142,14 +143,21 @@ http_parse_query(
 			return err_set(detail, len, ERR_BAD_PARAMETER,
 			    "more than %d query parameters", HTTP_MAX_PARAMS);
 		p = &req->params[req->nparams];
-		p->name = http_decode(q, nlen, 1, NULL);
-		p->value = eq ? http_decode(eq + 1, n - nlen - 1, 1, NULL)
+		p->name = http_decode(q, nlen, 1, &name_len);
+		p->value = eq ? http_decode(eq + 1, n - nlen - 1, 1, &value_len)
 		              : strdup("");
-		if (p->name == NULL || p->value == NULL) {
+		if (!eq)
+			value_len = 0;
+
+		/* A %00 would silently cut the value short: refuse it. */
+		if (p->name == NULL || p->value == NULL ||
+		    strlen(p->name) != name_len ||
+		    strlen(p->value) != value_len) {
 			free(p->name);
 			free(p->value);
 			return err_set(detail, len, ERR_BAD_PARAMETER,
-			    "query parameter %.*s has a bad percent-escape",
+			    "query parameter %.*s has a bad percent-escape "
+			    "or an encoded NUL",
 			    (int)(nlen > 64 ? 64 : nlen), q);
 		}
 		if (http_param(req, p->name) != NULL) {

@@ -291,6 +291,12 @@ test_http_query_bad_escapes(void **state)
 	check_head_error(&f, 1, ERR_BAD_PARAMETER, "percent-escape");
 	fake_init(&f, "GET", "/api/v1/operation/?a=1&b=%2");
 	check_head_error(&f, 1, ERR_BAD_PARAMETER, "parameter b has");
+
+	/* An encoded NUL would cut the value short without notice. */
+	fake_init(&f, "GET", "/api/v1/operation/?filter=id%00==1");
+	check_head_error(&f, 1, ERR_BAD_PARAMETER, "encoded NUL");
+	fake_init(&f, "GET", "/api/v1/operation/?fil%00ter=1");
+	check_head_error(&f, 1, ERR_BAD_PARAMETER, "encoded NUL");
 }
 
 static void
