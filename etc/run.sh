@@ -13,6 +13,15 @@ if [ -z "$conf" ]; then
 	    "$srcdir/etc/ledgerops.conf.in" > "$conf"
 fi
 case $conf in /*) ;; *) conf=$(pwd)/$conf ;; esac
+
+# The demo ledger of the sample jobs: [source.sales] and the target
+# directories of the generated configuration.
+if [ ! -e "$rundir/sales.db" ] && command -v sqlite3 >/dev/null 2>&1; then
+	rm -f "$rundir/sales.db.tmp"
+	cat "$srcdir"/sql/demo/*.sql | sqlite3 "$rundir/sales.db.tmp" &&
+	    mv "$rundir/sales.db.tmp" "$rundir/sales.db"
+fi
+mkdir -p "$rundir/reports" "$rundir/backups"
 sed -e "s|@PORT@|$port|" -e "s|@RUNDIR@|$rundir|" -e "s|@POOL@|$pool|" \
     -e "s|@BINDIR@|$builddir|" -e "s|@CONF@|$conf|" \
     "$srcdir/etc/lighttpd.conf.in" > "$rundir/lighttpd.conf"

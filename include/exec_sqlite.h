@@ -21,14 +21,14 @@
 /* Exit statuses of the built-ins; exec_sqlite_codes names them. */
 enum exec_status_code {
 	XS_OK = 0,
-	XS_BAD_PARAMETERS,	/* missing or malformed parameter, no such place */
-	XS_FORBIDDEN,		/* none of the job's roles is allowed */
-	XS_REFUSED,		/* not exactly one read-only statement */
-	XS_SQL_ERROR,		/* the database could not answer */
-	XS_IO_ERROR,		/* a file in a target could not be written */
-	XS_MISMATCH,		/* RECONCILE: the two sides differ */
-	XS_CHECK_FAILED,	/* VALIDATE: a check found something */
-	XS_INTERNAL,		/* out of memory and the like */
+	XS_BAD_PARAMETERS, /* missing or malformed parameter, no such place */
+	XS_FORBIDDEN,      /* none of the job's roles is allowed */
+	XS_REFUSED,        /* not exactly one read-only statement */
+	XS_SQL_ERROR,      /* the database could not answer */
+	XS_IO_ERROR,       /* a file in a target could not be written */
+	XS_MISMATCH,       /* RECONCILE: the two sides differ */
+	XS_CHECK_FAILED,   /* VALIDATE: a check found something */
+	XS_INTERNAL,       /* out of memory and the like */
 	XS__MAX
 };
 
@@ -70,8 +70,15 @@ int xjob_fail(struct xjob *j, int status, const char *fmt, ...)
 
 /* Adds key to the result (taking v); XS_OK, or XS_INTERNAL when v is NULL
  * or the object cannot grow. */
-int xjob_put(struct xjob *j, json_object *obj, const char *key,
-    json_object *v);
+int xjob_put(struct xjob *j, json_object *obj, const char *key, json_object *v);
+
+/*
+ * Refuses parameters other than the NULL-terminated known names and, when
+ * prefix is not NULL, names starting with it; and any that is not a
+ * string.  XS_OK or XS_BAD_PARAMETERS.
+ */
+int xjob_check_params(
+    struct xjob *j, const char *const *known, const char *prefix);
 
 /* The string parameter key, or NULL when the job does not have it. */
 const char *xjob_param(const struct xjob *j, const char *key);
@@ -80,8 +87,8 @@ const char *xjob_param(const struct xjob *j, const char *key);
 int xjob_param_required(struct xjob *j, const char *key, const char **out);
 
 /* An integer parameter within [min, max], def when absent. */
-int xjob_param_int(struct xjob *j, const char *key, int64_t def,
-    int64_t min, int64_t max, int64_t *out);
+int xjob_param_int(struct xjob *j, const char *key, int64_t def, int64_t min,
+    int64_t max, int64_t *out);
 
 /*
  * The source (is_target 0) or target (1) named by parameter key, checked
@@ -103,8 +110,8 @@ int xjob_open(struct xjob *j, const struct conf_place *src, sqlite3 **db);
  * what names it in errors ("query", "left_query").  XS_OK, XS_REFUSED
  * or XS_SQL_ERROR; *st is NULL on error.
  */
-int xjob_prepare(struct xjob *j, sqlite3 *db, const char *sql,
-    const char *what, sqlite3_stmt **st);
+int xjob_prepare(struct xjob *j, sqlite3 *db, const char *sql, const char *what,
+    sqlite3_stmt **st);
 
 /* Steps st once: 1 row, 0 done, -1 error (recorded as XS_SQL_ERROR). */
 int xjob_step(struct xjob *j, sqlite3_stmt *st, const char *what);
@@ -113,6 +120,9 @@ int xjob_step(struct xjob *j, sqlite3_stmt *st, const char *what);
  * (invalid UTF-8 as '?'), blob as hex text, or NULL for SQL NULL and
  * non-finite numbers.  *ok is 0 on ENOMEM. */
 json_object *xjob_value(sqlite3_stmt *st, int i, int *ok);
+
+/* The same for a value (of a row kept with sqlite3_value_dup). */
+json_object *xjob_sqlvalue(sqlite3_value *v, int *ok);
 
 /* The current row as a new array of values; NULL on ENOMEM. */
 json_object *xjob_row(sqlite3_stmt *st);
@@ -124,16 +134,16 @@ json_object *xjob_columns(sqlite3_stmt *st);
  * The file name of an execution's output: address and ordinal with every
  * byte outside [A-Za-z0-9._-] as '_', then suffix (".csv").
  */
-void xjob_file_name(const struct exec_input *in, const char *suffix,
-    char *out, size_t len);
+void xjob_file_name(
+    const struct exec_input *in, const char *suffix, char *out, size_t len);
 
 /* A file written in a target directory under a temporary name. */
 struct xfile {
 	int dirfd;
-	int fd;	/* -1 unless asked for */
-	char tmp[300];	/* ".NAME.tmp.PID", in the directory */
+	int fd;        /* -1 unless asked for */
+	char tmp[300]; /* ".NAME.tmp.PID", in the directory */
 	char name[256];
-	char path[4096];	/* directory + "/" + tmp, for SQLite */
+	char path[4096]; /* directory + "/" + tmp, for SQLite */
 };
 
 /* Creates the temporary file for name in dir, and keeps a descriptor on

@@ -6,9 +6,16 @@
 #include <string.h>
 
 #include "exec.h"
+#include "exec_sqlite.h"
 
 static const struct exec_builtin exec_builtins[] = {
-	/* { "REPORT", "sql", exec_report_sql, report_codes, 3 }, */
+	{ "REPORT", "sql", exec_report_sql, exec_sqlite_codes, XS__MAX },
+	{ "RECONCILE", "sql", exec_reconcile_sql, exec_reconcile_codes,
+	    XS__MAX },
+	{ "REPLICATE", "sqlite-backup", exec_replicate_backup,
+	    exec_sqlite_codes, XS__MAX },
+	{ "VALIDATE", "sqlite-check", exec_validate_check, exec_sqlite_codes,
+	    XS__MAX },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
