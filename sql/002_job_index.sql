@@ -29,13 +29,17 @@ BEGIN
         SELECT key, value, NEW.id FROM json_each(NEW.info, '$.parameters');
 END;
 
--- An update rewrites only what changed: most edits leave the roles, or
--- the parameters, as they were.
+-- An update writes only what changed: the rows of roles and parameters
+-- that left are deleted, the new ones inserted, and the ones that stayed
+-- are not touched (INSERT OR IGNORE finds them and writes nothing), so an
+-- edit dirties only the pages of what it changed.
 CREATE TRIGGER job_roles_update AFTER UPDATE OF info ON job
 WHEN json_extract(OLD.info, '$.roles') IS NOT json_extract(NEW.info, '$.roles')
 BEGIN
     DELETE FROM job_role WHERE job_id = OLD.id
-        AND role IN (SELECT value FROM json_each(OLD.info, '$.roles'));
+        AND role IN (SELECT value FROM json_each(OLD.info, '$.roles')
+                     EXCEPT
+                     SELECT value FROM json_each(NEW.info, '$.roles'));
     INSERT OR IGNORE INTO job_role (role, job_id)
         SELECT value, NEW.id FROM json_each(NEW.info, '$.roles');
 END;
@@ -45,9 +49,11 @@ WHEN json_extract(OLD.info, '$.parameters')
      IS NOT json_extract(NEW.info, '$.parameters')
 BEGIN
     DELETE FROM job_parameter WHERE job_id = OLD.id
-        AND (key, value) IN (SELECT key, value
-                             FROM json_each(OLD.info, '$.parameters'));
-    INSERT INTO job_parameter (key, value, job_id)
+        AND (key, value) IN (
+            SELECT key, value FROM json_each(OLD.info, '$.parameters')
+            EXCEPT
+            SELECT key, value FROM json_each(NEW.info, '$.parameters'));
+    INSERT OR IGNORE INTO job_parameter (key, value, job_id)
         SELECT key, value, NEW.id FROM json_each(NEW.info, '$.parameters');
 END;
 
