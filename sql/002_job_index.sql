@@ -32,14 +32,17 @@ END;
 -- An update writes only what changed: the rows of roles and parameters
 -- that left are deleted, the new ones inserted, and the ones that stayed
 -- are not touched (INSERT OR IGNORE finds them and writes nothing), so an
--- edit dirties only the pages of what it changed.
+-- edit dirties only the pages of what it changed.  The deletes are
+-- written as IN (...) over the old values, which SQLite answers from the
+-- primary key; a compound SELECT (EXCEPT) there made it scan the table.
 CREATE TRIGGER job_roles_update AFTER UPDATE OF info ON job
 WHEN json_extract(OLD.info, '$.roles') IS NOT json_extract(NEW.info, '$.roles')
 BEGIN
     DELETE FROM job_role WHERE job_id = OLD.id
-        AND role IN (SELECT value FROM json_each(OLD.info, '$.roles')
-                     EXCEPT
-                     SELECT value FROM json_each(NEW.info, '$.roles'));
+        AND role IN (
+            SELECT o.value FROM json_each(OLD.info, '$.roles') AS o
+            WHERE o.value NOT IN (
+                SELECT n.value FROM json_each(NEW.info, '$.roles') AS n));
     INSERT OR IGNORE INTO job_role (role, job_id)
         SELECT value, NEW.id FROM json_each(NEW.info, '$.roles');
 END;
@@ -50,9 +53,10 @@ WHEN json_extract(OLD.info, '$.parameters')
 BEGIN
     DELETE FROM job_parameter WHERE job_id = OLD.id
         AND (key, value) IN (
-            SELECT key, value FROM json_each(OLD.info, '$.parameters')
-            EXCEPT
-            SELECT key, value FROM json_each(NEW.info, '$.parameters'));
+            SELECT o.key, o.value FROM json_each(OLD.info, '$.parameters') AS o
+            WHERE NOT EXISTS (
+                SELECT 1 FROM json_each(NEW.info, '$.parameters') AS n
+                WHERE n.key = o.key AND n.value = o.value));
     INSERT OR IGNORE INTO job_parameter (key, value, job_id)
         SELECT key, value, NEW.id FROM json_each(NEW.info, '$.parameters');
 END;

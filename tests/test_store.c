@@ -1158,6 +1158,46 @@ test_store_unvalidated_info(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* The triggers that keep job_role and job_parameter must find the rows
+ * they change through the primary key: a scan of either table on every
+ * job update made each PUT cost milliseconds once there were many jobs. */
+static void
+test_store_job_update_uses_index(void **state)
+{
+	struct fixture *fx = *state;
+	char name[32], extra[160];
+	sqlite3_stmt *update;
+	int i;
+
+	op_make(fx, "REPORT", "d", NULL);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof name, "j%d", i);
+		job_make(fx, "REPORT", "d", name,
+		    ", \"parameters\": {\"source\": \"sales\"}");
+	}
+	job_make(fx, "REPORT", "d", "edited",
+	    ", \"roles\": [\"a\"], \"parameters\": {\"run\": \"1\"}");
+
+	update = db_stmt(&fx->db, DB_JOB_UPDATE);
+	assert_non_null(update);
+	sqlite3_stmt_status(update, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
+	snprintf(extra, sizeof extra,
+	    ", \"roles\": [\"b\"], \"parameters\": {\"run\": \"2\"}");
+	job_make(fx, "REPORT", "d", "edited", extra);
+	assert_int_equal(
+	    sqlite3_stmt_status(update, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
+	assert_int_equal(
+	    sql_int(&fx->db,
+	        "SELECT count(*) FROM job_parameter WHERE key = 'run'"),
+	    1);
+	assert_int_equal(
+	    sql_int(&fx->db, "SELECT count(*) FROM job_role WHERE role = 'b'"),
+	    1);
+	assert_int_equal(
+	    sql_int(&fx->db, "SELECT count(*) FROM job_role WHERE role = 'a'"),
+	    0);
+}
+
 int
 main(void)
 {
@@ -1189,6 +1229,7 @@ main(void)
 		T(test_store_busy),
 		T(test_store_address_where),
 		T(test_store_unvalidated_info),
+		T(test_store_job_update_uses_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
