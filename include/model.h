@@ -56,6 +56,13 @@ extern const char *const exec_status_names[EXEC_STATUS__MAX];
 /* Looks s up in names[0..n); returns its index or -1. */
 int model_lookup(const char *const *names, int n, const char *s);
 
+/*
+ * Decodes one UTF-8 sequence at s (n > 0 bytes available) into *cp and
+ * returns its length, or 0 when it is not the shortest form of a Unicode
+ * scalar value (overlong, surrogate, past U+10FFFF, cut short).
+ */
+size_t model_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
 /* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
 int64_t model_now_ms(void);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "model.h"
 
 /* The stdin of the child: a memory file, so that the parent never blocks
  * writing a large execution document into a pipe. */
@@ -266,32 +267,9 @@ exec_response_code(const struct exec_child *c,
 		snprintf(out, len, "%d", st);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
-static size_t
-exec_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need;
-}
-
 /* Output as a JSON string; invalid UTF-8 (also a sequence cut by the
- * limit) becomes '?' so that the stored result stays valid JSON text. */
+ * limit, a surrogate or an overlong form) and NUL become '?' so that the
+ * stored result stays valid JSON text that any client can decode. */
 static json_object *
 exec_string(const struct exec_buf *b)
 {
@@ -305,8 +283,11 @@ exec_string(const struct exec_buf *b)
 		return NULL;
 	memcpy(copy, b->data, b->len);
 	while (i < b->len) {
-		k = exec_utf8_len((unsigned char *)copy + i, b->len - i);
-		if (k == 0 || memchr(copy + i, '\0', k) != NULL) {
+		uint32_t cp;
+
+		k = model_utf8_decode(
+		    (unsigned char *)copy + i, b->len - i, &cp);
+		if (k == 0 || cp == 0) {
 			copy[i++] = '?';
 			continue;
 		}
@@ -317,33 +298,20 @@ exec_string(const struct exec_buf *b)
 	return s;
 }
 
-/* stdout parsed as exactly one JSON object, or NULL. */
+/*
+ * stdout parsed as exactly one JSON object, or NULL.  It goes through the
+ * same strict parser as request bodies: a result with duplicate keys or
+ * invalid UTF-8 is kept as text rather than silently altered.
+ */
 static json_object *
 exec_stdout_object(const struct exec_buf *b)
 {
-	json_tokener *tok;
-	json_object *o;
-	size_t end;
+	json_object *o = NULL;
 
-	if (b->truncated || b->len == 0 || memchr(b->data, '\0', b->len))
+	if (b->truncated || b->len == 0)
 		return NULL;
-	if ((tok = json_tokener_new()) == NULL)
+	if (model_parse_json(b->data, b->len, &o, NULL, 0) != ERR_OK)
 		return NULL;
-	json_tokener_set_flags(
-	    tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	o = json_tokener_parse_ex(tok, b->data, (int)b->len);
-	end = json_tokener_get_parse_end(tok);
-	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-		o = json_tokener_parse_ex(tok, "", 1);
-	json_tokener_free(tok);
-	while (o != NULL && end < b->len &&
-	       strchr(" \t\r\n", b->data[end]) != NULL)
-		end++;
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    end < b->len) {
-		json_object_put(o);
-		return NULL;
-	}
 	return o;
 }
 

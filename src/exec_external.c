@@ -120,8 +120,6 @@ exec_external_available(const char *handlers_dir, const char *type)
 	     exec_list_dir(dir, progs) == 0;
 	ok = ok && json_object_object_add(
 	               o, "type", json_object_new_string(type)) == 0;
-	ok = ok && json_object_object_add(
-	               o, "handlers_dir", json_object_new_string(dir)) == 0;
 	if (ok && json_object_object_add(o, "built_in", built) == 0)
 		built = NULL;
 	else

@@ -237,13 +237,8 @@ model_parse_time(const char *s, int64_t *ms)
  * Text: UTF-8 and the rules for identifiers, roles and parameter keys.
  */
 
-/*
- * Decodes one UTF-8 sequence at s (n bytes available) into *cp and
- * returns its length, or 0 when it is not the shortest form of a Unicode
- * scalar value.
- */
-static size_t
-utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+size_t
+model_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	size_t len, i;
 	uint32_t v, min;
@@ -297,7 +292,7 @@ utf8_trim(char *buf)
 		lead--;
 	else
 		return;
-	if (utf8_decode((const unsigned char *)buf + lead, len - lead, &cp) !=
+	if (model_utf8_decode((const unsigned char *)buf + lead, len - lead, &cp) !=
 	    len - lead)
 		buf[lead] = '\0';
 }
@@ -338,7 +333,7 @@ text_scan(const char *s, size_t len, const struct text_rule *r, size_t *at,
 		return TEXT_LENGTH;
 
 	for (; *at < len; *at += n) {
-		n = utf8_decode((const unsigned char *)s + *at, len - *at, cp);
+		n = model_utf8_decode((const unsigned char *)s + *at, len - *at, cp);
 		if (n == 0)
 			return TEXT_UTF8;
 		if (is_control(*cp))
@@ -528,7 +523,7 @@ scan_string(struct json_scan *sc, int is_key)
 		if (c < 0x20)
 			return scan_fail(sc, sc->pos,
 			    "unescaped control character in a string");
-		n = utf8_decode((const unsigned char *)sc->text + sc->pos,
+		n = model_utf8_decode((const unsigned char *)sc->text + sc->pos,
 		    sc->len - sc->pos, &cp);
 		if (n == 0)
 			return scan_fail(sc, sc->pos, "invalid UTF-8");
