@@ -1,11 +1,19 @@
 #!/bin/sh
 # Builds and runs every test twice: a normal build and one with
 # AddressSanitizer and UndefinedBehaviorSanitizer, each in its own
-# directory so they do not disturb an existing build in the source tree.
+# directory (build-plain/, build-sanitizers/).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -x configure ] || ./autogen.sh
+
+# Automake builds in a separate directory only from an unconfigured
+# source tree; "./configure && make run" configures it in place, so undo
+# that first (it removes the in-tree binaries, not run/).
+if [ -f config.status ]; then
+	echo "check-all: the source tree is configured in place; make distclean"
+	make -s distclean >/dev/null
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 for variant in plain sanitizers; do
 	dir=$top/build-$variant

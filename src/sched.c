@@ -192,7 +192,8 @@ sched_fork(struct sched *s, struct sched_run *r, const char *path,
 
 	if (doc == NULL)
 		return -1;
-	in.json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+	in.json = json_object_to_json_string_ext(
+	    doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (r->builtin == NULL && (env = exec_env_build(&in)) == NULL)
 		goto out;
 	rc = exec_start(&r->child, &in, r->builtin, path, env,
@@ -311,8 +312,8 @@ sched_claim(struct sched *s, int64_t now)
 		return;
 	s->reread = 0;
 	if (room > 0 && sched_reserve(s, (int)s->conf->max_running) == 0 &&
-	    sched_store_claim(&s->store, s->owner, utc, s->conf->lease_ms,
-	        room, s->claimed, &n) == 0) {
+	    sched_store_claim(&s->store, s->owner, utc, s->conf->lease_ms, room,
+	        s->claimed, &n) == 0) {
 		for (i = 0; i < n; i++)
 			sched_adopt(s, &s->claimed[i]);
 	}
@@ -470,7 +471,8 @@ sched_save(struct sched *s, struct sched_run *r)
 	}
 	rc = sched_transition(s, &r->x, r->address, s->owner, st, code,
 	    result
-	        ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN)
+	        ? json_object_to_json_string_ext(result,
+	              JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 	        : NULL,
 	    sched_mono_ms() - r->started);
 	json_object_put(result);
