@@ -12,6 +12,10 @@
 #include "backoff.h"
 #include "model.h"
 
+/* The most executions one scheduler runs at once: it polls two pipes of
+ * each and renews their leases in one statement, both sized by this. */
+#define CONF_MAX_RUNNING 256
+
 /* A named data source or target and the roles allowed to use it. */
 struct conf_place {
 	char *name;

@@ -33,7 +33,7 @@ static const struct conf_int_key conf_int_keys[] = {
 	    "database", "busy_timeout_ms", busy_timeout_ms, 0, CONF_MAX_MS),
 	CONF_INT("api", "max_body_bytes", max_body_bytes, 1, 1073741824),
 	CONF_INT("scheduler", "poll_interval_ms", poll_interval_ms, 1, 60000),
-	CONF_INT("scheduler", "max_running", max_running, 1, 4096),
+	CONF_INT("scheduler", "max_running", max_running, 1, CONF_MAX_RUNNING),
 	CONF_INT("scheduler", "lease_ms", lease_ms, 100, CONF_MAX_MS),
 	CONF_INT("scheduler", "default_timeout_ms", default_timeout_ms, 1,
 	    CONF_MAX_MS),

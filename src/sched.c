@@ -404,13 +404,13 @@ sched_tick(struct sched *s, int64_t now)
 static void
 sched_renew(struct sched *s, int64_t now)
 {
-	int64_t ids[256];
-	int held[256], idx[256], n = 0, i;
+	int64_t ids[CONF_MAX_RUNNING];
+	int held[CONF_MAX_RUNNING], idx[CONF_MAX_RUNNING], n = 0, i;
 
 	if (now < s->next_renew)
 		return;
 	s->next_renew = now + s->conf->lease_ms / 3;
-	for (i = 0; i < s->nruns && n < 256; i++)
+	for (i = 0; i < s->nruns && n < CONF_MAX_RUNNING; i++)
 		if (!s->runs[i].child.reaped && !s->runs[i].lost) {
 			idx[n] = i;
 			ids[n++] = s->runs[i].x.id;
@@ -604,11 +604,11 @@ sched_timeout(const struct sched *s, int64_t now)
 static void
 sched_wait(struct sched *s, int64_t now)
 {
-	struct pollfd pfd[1 + 2 * 256];
+	struct pollfd pfd[1 + 2 * CONF_MAX_RUNNING];
 	int n = 0, i, j, k, rc;
 
 	pfd[n++] = (struct pollfd){ s->sigfd, POLLIN, 0 };
-	for (i = 0; i < s->nruns && n + 2 <= 1 + 2 * 256; i++)
+	for (i = 0; i < s->nruns && n + 2 <= 1 + 2 * CONF_MAX_RUNNING; i++)
 		for (j = 0; j < 2; j++)
 			if (s->runs[i].child.fd[j] != -1)
 				pfd[n++] =

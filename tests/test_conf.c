@@ -361,7 +361,7 @@ test_conf_out_of_range(void **state)
 	    {"[api]\nmax_body_bytes = 1073741825\n", "max_body_bytes"},
 	    {"[scheduler]\npoll_interval_ms = 60001\n", "60000"},
 	    {"[scheduler]\nmax_running = 0\n", "max_running"},
-	    {"[scheduler]\nmax_running = 4097\n", "4096"},
+	    {"[scheduler]\nmax_running = 257\n", "from 1 to 256"},
 	    {"[scheduler]\nlease_ms = 99\n", "from 100"},
 	    {"[scheduler]\ndefault_timeout_ms = 0\n", "default_timeout"},
 	    {"[scheduler]\nkill_grace_ms = -5\n", "kill_grace_ms"},
