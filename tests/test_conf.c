@@ -388,12 +388,12 @@ test_conf_range_bounds(void **state)
 	load_ok(fx,
 	    "[database]\nbusy_timeout_ms = 0\n"
 	    "[api]\nmax_body_bytes = 1073741824\n"
-	    "[scheduler]\nmax_running = 4096\nlease_ms = 100\n"
+	    "[scheduler]\nmax_running = 256\nlease_ms = 100\n"
 	    "poll_interval_ms = 60000\n",
 	    &c);
 	assert_int_equal(c.busy_timeout_ms, 0);
 	assert_int_equal(c.max_body_bytes, 1073741824);
-	assert_int_equal(c.max_running, 4096);
+	assert_int_equal(c.max_running, 256);
 	assert_int_equal(c.lease_ms, 100);
 	assert_int_equal(c.poll_interval_ms, 60000);
 	conf_free(&c);
