@@ -359,7 +359,10 @@ class TestLoad(SchedulerCase):
             self.make_job("quick", n, backoff(0, 0, 10, 2, 2))
         a = self.start_scheduler()
         b = self.start_scheduler()
-        deadline = time.monotonic() + 20
+        # A minute of busy jobs, as issue 3 asks; shorter by hand with
+        # LEDGEROPS_SOAK_SECONDS.
+        deadline = time.monotonic() + float(
+            os.environ.get("LEDGEROPS_SOAK_SECONDS", "60"))
         while time.monotonic() < deadline:
             self.assertIsNone(a.poll())
             self.assertIsNone(b.poll())
