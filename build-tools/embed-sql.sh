@@ -10,7 +10,7 @@ n=0
 for f in "$@"; do
 	n=$((n + 1))
 	printf '\n/* %s */\nstatic const char migration_%d[] = {\n' "$(basename "$f")" "$n"
-	od -An -v -tx1 "$f" | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1, /g' \
+	od -An -v -w12 -tx1 "$f" | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1, /g' \
 	    -e 's/^/\t/' -e 's/, $/,/'
 	printf '\t0x00\n};\n'
 done
