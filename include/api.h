@@ -21,7 +21,7 @@ struct api {
 struct api_call {
 	struct api *api;
 	struct http_request *req;
-	const struct route *route;
+	struct route *route;
 	struct http_response *res;
 	char detail[512];
 	struct model_field_error fe; /* set on a 422 with a field */

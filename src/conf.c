@@ -297,7 +297,7 @@ static int
 conf_handle_place(struct conf_parse *p, int is_source, const char *section,
     const char *key, const char *value)
 {
-	const char *name = section + (is_source ? 7 : 7);
+	const char *name = section + strlen("source."); /* or "target." */
 	struct conf_place *place;
 
 	if (*name == '\0')
