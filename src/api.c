@@ -100,8 +100,8 @@ api_dispatch(struct api_call *call, const struct http_io *io)
 	struct http_request *req = call->req;
 	enum err e;
 
-	e = route_match(req->path, call->route, call->detail,
-	    sizeof call->detail);
+	e = route_match(
+	    req->path, call->route, call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
 	e = api_check_route(call);

@@ -292,8 +292,8 @@ utf8_trim(char *buf)
 		lead--;
 	else
 		return;
-	if (model_utf8_decode((const unsigned char *)buf + lead, len - lead, &cp) !=
-	    len - lead)
+	if (model_utf8_decode((const unsigned char *)buf + lead, len - lead,
+	        &cp) != len - lead)
 		buf[lead] = '\0';
 }
 
@@ -333,7 +333,8 @@ text_scan(const char *s, size_t len, const struct text_rule *r, size_t *at,
 		return TEXT_LENGTH;
 
 	for (; *at < len; *at += n) {
-		n = model_utf8_decode((const unsigned char *)s + *at, len - *at, cp);
+		n = model_utf8_decode(
+		    (const unsigned char *)s + *at, len - *at, cp);
 		if (n == 0)
 			return TEXT_UTF8;
 		if (is_control(*cp))

@@ -14,7 +14,7 @@ struct store_job_row {
 	int64_t revision;
 	int64_t delay_ms;
 	enum job_status status;
-	char *info;             /* stored info text, owned */
+	char *info; /* stored info text, owned */
 };
 
 /* Columns of DB_JOB_COLUMNS that the writers need. */
@@ -38,8 +38,8 @@ store_job_backoff(const char *info_text, struct backoff *b)
 
 	if (info != NULL && json_object_object_get_ex(info, "backoff", &bj))
 		rc = model_backoff_from_json(bj, "backoff", b, NULL) == ERR_OK
-		    ? 0
-		    : -1;
+		         ? 0
+		         : -1;
 	json_object_put(info);
 	return rc;
 }
@@ -445,7 +445,8 @@ store_job_write_status(struct db *db, const struct store_job_row *row,
 		return db_fail(db, SQLITE_CORRUPT, "job_backoff", detail, len);
 	if (sqlite3_bind_text(
 	        st, 1, job_status_names[status], -1, SQLITE_STATIC) ||
-	    sqlite3_bind_int64(st, 2, executing ? b.initial_ms : row->delay_ms) ||
+	    sqlite3_bind_int64(
+	        st, 2, executing ? b.initial_ms : row->delay_ms) ||
 	    (executing ? sqlite3_bind_int64(st, 3, now + b.initial_ms)
 	               : sqlite3_bind_null(st, 3)) ||
 	    sqlite3_bind_int64(st, 4, now) ||

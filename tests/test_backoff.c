@@ -21,31 +21,31 @@ struct step_case {
 };
 
 static const struct step_case step_cases[] = {
-    /* A factor of 1 keeps the delay constant either way. */
-    {{1000, 1000, 300000, 1, 1}, 1000, 1000, 1000},
-    {{5000, 0, MAX, 1, 1}, 5000, 5000, 5000},
-    /* The contract's example policy. */
-    {{1000, 1000, 300000, 2, 2}, 1000, 1000, 2000},
-    {{1000, 1000, 300000, 2, 2}, 8000, 4000, 16000},
-    {{1000, 1000, 300000, 2, 2}, 200000, 100000, 300000},
-    {{1000, 1000, 300000, 2, 2}, 300000, 150000, 300000},
-    /* Integer division rounds down, then the minimum applies. */
-    {{1000, 1000, 300000, 3, 3}, 3001, 1000, 9003},
-    {{10, 3, 100, 3, 3}, 10, 3, 30},
-    {{10, 3, 100, 3, 3}, 11, 3, 33},
-    /* A zero delay stays zero when the minimum allows it. */
-    {{0, 0, 100, 2, 2}, 0, 0, 0},
-    /* Big factors at the top of the range must not overflow. */
-    {{1, 1, MAX, MAX, MAX}, 1, 1, MAX},
-    {{1, 1, MAX, MAX, MAX}, MAX, 1, MAX},
-    {{1, 0, MAX, MAX, MAX}, MAX - 1, 0, MAX},
-    {{1, 1, MAX, 2, 2}, MAX / 2, MAX / 4, MAX - 1},
-    {{1, 1, MAX, 2, 2}, MAX / 2 + 1, 536870912, MAX},
-    {{1, 1, MAX - 1, 2, 2}, MAX / 2, MAX / 4, MAX - 1},
-    {{MAX, MAX, MAX, MAX, MAX}, MAX, MAX, MAX},
-    /* Out-of-range delays are brought back into [0, 2^31-1] first. */
-    {{1, 1, MAX, MAX, 1}, INT64_MAX, MAX, MAX},
-    {{1, 0, MAX, MAX, 1}, -5, 0, 0},
+	/* A factor of 1 keeps the delay constant either way. */
+	{ { 1000, 1000, 300000, 1, 1 }, 1000, 1000, 1000 },
+	{ { 5000, 0, MAX, 1, 1 }, 5000, 5000, 5000 },
+	/* The contract's example policy. */
+	{ { 1000, 1000, 300000, 2, 2 }, 1000, 1000, 2000 },
+	{ { 1000, 1000, 300000, 2, 2 }, 8000, 4000, 16000 },
+	{ { 1000, 1000, 300000, 2, 2 }, 200000, 100000, 300000 },
+	{ { 1000, 1000, 300000, 2, 2 }, 300000, 150000, 300000 },
+	/* Integer division rounds down, then the minimum applies. */
+	{ { 1000, 1000, 300000, 3, 3 }, 3001, 1000, 9003 },
+	{ { 10, 3, 100, 3, 3 }, 10, 3, 30 },
+	{ { 10, 3, 100, 3, 3 }, 11, 3, 33 },
+	/* A zero delay stays zero when the minimum allows it. */
+	{ { 0, 0, 100, 2, 2 }, 0, 0, 0 },
+	/* Big factors at the top of the range must not overflow. */
+	{ { 1, 1, MAX, MAX, MAX }, 1, 1, MAX },
+	{ { 1, 1, MAX, MAX, MAX }, MAX, 1, MAX },
+	{ { 1, 0, MAX, MAX, MAX }, MAX - 1, 0, MAX },
+	{ { 1, 1, MAX, 2, 2 }, MAX / 2, MAX / 4, MAX - 1 },
+	{ { 1, 1, MAX, 2, 2 }, MAX / 2 + 1, 536870912, MAX },
+	{ { 1, 1, MAX - 1, 2, 2 }, MAX / 2, MAX / 4, MAX - 1 },
+	{ { MAX, MAX, MAX, MAX, MAX }, MAX, MAX, MAX },
+	/* Out-of-range delays are brought back into [0, 2^31-1] first. */
+	{ { 1, 1, MAX, MAX, 1 }, INT64_MAX, MAX, MAX },
+	{ { 1, 0, MAX, MAX, 1 }, -5, 0, 0 },
 };
 
 static void
@@ -69,7 +69,7 @@ test_backoff_step_table(void **state)
 static void
 test_backoff_factor_one_constant(void **state)
 {
-	const struct backoff b = {7000, 1000, 60000, 1, 1};
+	const struct backoff b = { 7000, 1000, 60000, 1, 1 };
 	int64_t d = b.initial_ms;
 	int i;
 
@@ -86,9 +86,9 @@ test_backoff_factor_one_constant(void **state)
 static void
 test_backoff_success_decreases_to_minimum(void **state)
 {
-	const struct backoff b = {1000, 100, 300000, 2, 3};
-	static const int64_t want[] = {
-	    80000, 26666, 8888, 2962, 987, 329, 109, 100, 100};
+	const struct backoff b = { 1000, 100, 300000, 2, 3 };
+	static const int64_t want[] = { 80000, 26666, 8888, 2962, 987, 329, 109,
+		100, 100 };
 	int64_t d = 240000;
 	size_t i;
 
@@ -102,9 +102,9 @@ test_backoff_success_decreases_to_minimum(void **state)
 static void
 test_backoff_failure_grows_to_maximum(void **state)
 {
-	const struct backoff b = {1000, 1000, 300000, 2, 2};
-	static const int64_t want[] = {2000, 4000, 8000, 16000, 32000, 64000,
-	    128000, 256000, 300000, 300000};
+	const struct backoff b = { 1000, 1000, 300000, 2, 2 };
+	static const int64_t want[] = { 2000, 4000, 8000, 16000, 32000, 64000,
+		128000, 256000, 300000, 300000 };
 	int64_t d = b.initial_ms;
 	size_t i;
 
@@ -121,7 +121,7 @@ test_backoff_failure_grows_to_maximum(void **state)
 static void
 test_backoff_failure_overflow(void **state)
 {
-	const struct backoff b = {1, 1, MAX, MAX, MAX};
+	const struct backoff b = { 1, 1, MAX, MAX, MAX };
 	int64_t d = 1;
 	int i;
 
@@ -143,15 +143,15 @@ struct clamp_case {
 };
 
 static const struct clamp_case clamp_cases[] = {
-    {{1000, 1000, 5000, 2, 2}, 300000, 5000},
-    {{1000, 1000, 5000, 2, 2}, 10, 1000},
-    {{1000, 1000, 5000, 2, 2}, 3000, 3000},
-    {{1000, 1000, 5000, 2, 2}, 1000, 1000},
-    {{1000, 1000, 5000, 2, 2}, 5000, 5000},
-    {{0, 0, 0, 1, 1}, 12345, 0},
-    {{0, 0, MAX, 1, 1}, MAX, MAX},
-    {{0, 0, MAX, 1, 1}, -1, 0},
-    {{7, 7, 7, 1, 1}, INT64_MAX, 7},
+	{ { 1000, 1000, 5000, 2, 2 }, 300000, 5000 },
+	{ { 1000, 1000, 5000, 2, 2 }, 10, 1000 },
+	{ { 1000, 1000, 5000, 2, 2 }, 3000, 3000 },
+	{ { 1000, 1000, 5000, 2, 2 }, 1000, 1000 },
+	{ { 1000, 1000, 5000, 2, 2 }, 5000, 5000 },
+	{ { 0, 0, 0, 1, 1 }, 12345, 0 },
+	{ { 0, 0, MAX, 1, 1 }, MAX, MAX },
+	{ { 0, 0, MAX, 1, 1 }, -1, 0 },
+	{ { 7, 7, 7, 1, 1 }, INT64_MAX, 7 },
 };
 
 static void
@@ -174,27 +174,27 @@ struct valid_case {
 };
 
 static const struct valid_case valid_cases[] = {
-    {{1000, 1000, 300000, 2, 2}, 1},
-    {{0, 0, 0, 1, 1}, 1},
-    {{MAX, MAX, MAX, MAX, MAX}, 1},
-    {{0, 0, MAX, 1, 1}, 1},
-    /* Ordering of the delays. */
-    {{999, 1000, 300000, 2, 2}, 0},
-    {{300001, 1000, 300000, 2, 2}, 0},
-    {{1000, 2000, 1500, 2, 2}, 0},
-    /* Ranges of the delays. */
-    {{0, -1, 10, 2, 2}, 0},
-    {{MAX + 1, 0, MAX + 1, 2, 2}, 0},
-    {{0, 0, MAX + 1, 2, 2}, 0},
-    {{0, 0, INT64_MAX, 2, 2}, 0},
-    {{0, INT64_MIN, 0, 2, 2}, 0},
-    /* Ranges of the factors. */
-    {{0, 0, 0, 0, 1}, 0},
-    {{0, 0, 0, 1, 0}, 0},
-    {{0, 0, 0, -2, 1}, 0},
-    {{0, 0, 0, 1, -2}, 0},
-    {{0, 0, 0, MAX + 1, 1}, 0},
-    {{0, 0, 0, 1, MAX + 1}, 0},
+	{ { 1000, 1000, 300000, 2, 2 }, 1 },
+	{ { 0, 0, 0, 1, 1 }, 1 },
+	{ { MAX, MAX, MAX, MAX, MAX }, 1 },
+	{ { 0, 0, MAX, 1, 1 }, 1 },
+	/* Ordering of the delays. */
+	{ { 999, 1000, 300000, 2, 2 }, 0 },
+	{ { 300001, 1000, 300000, 2, 2 }, 0 },
+	{ { 1000, 2000, 1500, 2, 2 }, 0 },
+	/* Ranges of the delays. */
+	{ { 0, -1, 10, 2, 2 }, 0 },
+	{ { MAX + 1, 0, MAX + 1, 2, 2 }, 0 },
+	{ { 0, 0, MAX + 1, 2, 2 }, 0 },
+	{ { 0, 0, INT64_MAX, 2, 2 }, 0 },
+	{ { 0, INT64_MIN, 0, 2, 2 }, 0 },
+	/* Ranges of the factors. */
+	{ { 0, 0, 0, 0, 1 }, 0 },
+	{ { 0, 0, 0, 1, 0 }, 0 },
+	{ { 0, 0, 0, -2, 1 }, 0 },
+	{ { 0, 0, 0, 1, -2 }, 0 },
+	{ { 0, 0, 0, MAX + 1, 1 }, 0 },
+	{ { 0, 0, 0, 1, MAX + 1 }, 0 },
 };
 
 static void
@@ -215,13 +215,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_backoff_step_table),
-	    cmocka_unit_test(test_backoff_factor_one_constant),
-	    cmocka_unit_test(test_backoff_success_decreases_to_minimum),
-	    cmocka_unit_test(test_backoff_failure_grows_to_maximum),
-	    cmocka_unit_test(test_backoff_failure_overflow),
-	    cmocka_unit_test(test_backoff_clamp_after_change),
-	    cmocka_unit_test(test_backoff_validity),
+		cmocka_unit_test(test_backoff_step_table),
+		cmocka_unit_test(test_backoff_factor_one_constant),
+		cmocka_unit_test(test_backoff_success_decreases_to_minimum),
+		cmocka_unit_test(test_backoff_failure_grows_to_maximum),
+		cmocka_unit_test(test_backoff_failure_overflow),
+		cmocka_unit_test(test_backoff_clamp_after_change),
+		cmocka_unit_test(test_backoff_validity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

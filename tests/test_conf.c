@@ -193,15 +193,15 @@ test_conf_booleans(void **state)
 		const char *text;
 		int value;
 	} cases[] = {
-	    {"true", 1},
-	    {"TRUE", 1},
-	    {"1", 1},
-	    {"yes", 1},
-	    {"On", 1},
-	    {"false", 0},
-	    {"0", 0},
-	    {"no", 0},
-	    {"OFF", 0},
+		{ "true", 1 },
+		{ "TRUE", 1 },
+		{ "1", 1 },
+		{ "yes", 1 },
+		{ "On", 1 },
+		{ "false", 0 },
+		{ "0", 0 },
+		{ "no", 0 },
+		{ "OFF", 0 },
 	};
 	struct fixture *fx = *state;
 	char text[128];
@@ -278,12 +278,12 @@ static void
 test_conf_backoff_override(void **state)
 {
 	static const char *const texts[] = {
-	    "[backoff]\ninitial_delay_in_millis = 2000\n"
-	    "maximum_delay_in_millis = 9000\n"
-	    "[backoff.REPORT]\nmaximum_delay_in_millis = 5000\n",
-	    "[backoff.REPORT]\nmaximum_delay_in_millis = 5000\n"
-	    "[backoff]\ninitial_delay_in_millis = 2000\n"
-	    "maximum_delay_in_millis = 9000\n",
+		"[backoff]\ninitial_delay_in_millis = 2000\n"
+		"maximum_delay_in_millis = 9000\n"
+		"[backoff.REPORT]\nmaximum_delay_in_millis = 5000\n",
+		"[backoff.REPORT]\nmaximum_delay_in_millis = 5000\n"
+		"[backoff]\ninitial_delay_in_millis = 2000\n"
+		"maximum_delay_in_millis = 9000\n",
 	};
 	struct fixture *fx = *state;
 	struct conf c;
@@ -355,22 +355,23 @@ test_conf_out_of_range(void **state)
 		const char *text;
 		const char *part;
 	} cases[] = {
-	    {"[database]\nbusy_timeout_ms = -1\n", "from 0 to 2147483647"},
-	    {"[database]\nbusy_timeout_ms = 2147483648\n", "2147483648"},
-	    {"[api]\nmax_body_bytes = 0\n", "from 1 to 1073741824"},
-	    {"[api]\nmax_body_bytes = 1073741825\n", "max_body_bytes"},
-	    {"[scheduler]\npoll_interval_ms = 60001\n", "60000"},
-	    {"[scheduler]\nmax_running = 0\n", "max_running"},
-	    {"[scheduler]\nmax_running = 257\n", "from 1 to 256"},
-	    {"[scheduler]\nlease_ms = 99\n", "from 100"},
-	    {"[scheduler]\ndefault_timeout_ms = 0\n", "default_timeout"},
-	    {"[scheduler]\nkill_grace_ms = -5\n", "kill_grace_ms"},
-	    {"[scheduler]\noutput_limit_bytes = 67108865\n", "67108864"},
-	    {"[scheduler]\nmax_running = 8x\n", "\"8x\""},
-	    {"[scheduler]\nmax_running = 1.5\n", "max_running"},
-	    {"[scheduler]\nmax_running =\n", "max_running"},
-	    {"[scheduler]\nmax_running = 99999999999999999999\n",
-	        "max_running"},
+		{ "[database]\nbusy_timeout_ms = -1\n",
+		    "from 0 to 2147483647" },
+		{ "[database]\nbusy_timeout_ms = 2147483648\n", "2147483648" },
+		{ "[api]\nmax_body_bytes = 0\n", "from 1 to 1073741824" },
+		{ "[api]\nmax_body_bytes = 1073741825\n", "max_body_bytes" },
+		{ "[scheduler]\npoll_interval_ms = 60001\n", "60000" },
+		{ "[scheduler]\nmax_running = 0\n", "max_running" },
+		{ "[scheduler]\nmax_running = 257\n", "from 1 to 256" },
+		{ "[scheduler]\nlease_ms = 99\n", "from 100" },
+		{ "[scheduler]\ndefault_timeout_ms = 0\n", "default_timeout" },
+		{ "[scheduler]\nkill_grace_ms = -5\n", "kill_grace_ms" },
+		{ "[scheduler]\noutput_limit_bytes = 67108865\n", "67108864" },
+		{ "[scheduler]\nmax_running = 8x\n", "\"8x\"" },
+		{ "[scheduler]\nmax_running = 1.5\n", "max_running" },
+		{ "[scheduler]\nmax_running =\n", "max_running" },
+		{ "[scheduler]\nmax_running = 99999999999999999999\n",
+		    "max_running" },
 	};
 	struct fixture *fx = *state;
 	size_t i;
@@ -510,23 +511,23 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_conf_defaults),
-	    T(test_conf_every_key),
-	    T(test_conf_booleans),
-	    T(test_conf_bad_booleans),
-	    T(test_conf_relative_paths),
-	    T(test_conf_relative_file),
-	    T(test_conf_backoff_override),
-	    T(test_conf_backoff_errors),
-	    T(test_conf_unknown_section_key),
-	    T(test_conf_syntax_error),
-	    T(test_conf_out_of_range),
-	    T(test_conf_range_bounds),
-	    T(test_conf_places),
-	    T(test_conf_roles_list),
-	    T(test_conf_place_errors),
-	    T(test_conf_missing_file),
-	    T(test_conf_choose_path),
+		T(test_conf_defaults),
+		T(test_conf_every_key),
+		T(test_conf_booleans),
+		T(test_conf_bad_booleans),
+		T(test_conf_relative_paths),
+		T(test_conf_relative_file),
+		T(test_conf_backoff_override),
+		T(test_conf_backoff_errors),
+		T(test_conf_unknown_section_key),
+		T(test_conf_syntax_error),
+		T(test_conf_out_of_range),
+		T(test_conf_range_bounds),
+		T(test_conf_places),
+		T(test_conf_roles_list),
+		T(test_conf_place_errors),
+		T(test_conf_missing_file),
+		T(test_conf_choose_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,7 +110,7 @@ fake_body(struct fake *f, const char *body, const char *length, int chunk)
 static struct http_io
 fake_io(struct fake *f)
 {
-	struct http_io io = {fake_param, fake_read, f};
+	struct http_io io = { fake_param, fake_read, f };
 
 	return io;
 }
@@ -149,15 +149,15 @@ test_http_method_mapping(void **state)
 		const char *name;
 		enum http_method method;
 	} cases[] = {
-	    {"GET", HTTP_GET},
-	    {"HEAD", HTTP_HEAD},
-	    {"PUT", HTTP_PUT},
-	    {"POST", HTTP_POST},
-	    {"DELETE", HTTP_DELETE},
-	    {"PATCH", HTTP_OTHER},
-	    {"get", HTTP_OTHER},
-	    {"", HTTP_OTHER},
-	    {"AVERYLONGMETHODNAMEINDEED", HTTP_OTHER},
+		{ "GET", HTTP_GET },
+		{ "HEAD", HTTP_HEAD },
+		{ "PUT", HTTP_PUT },
+		{ "POST", HTTP_POST },
+		{ "DELETE", HTTP_DELETE },
+		{ "PATCH", HTTP_OTHER },
+		{ "get", HTTP_OTHER },
+		{ "", HTTP_OTHER },
+		{ "AVERYLONGMETHODNAMEINDEED", HTTP_OTHER },
 	};
 	struct fake f;
 	struct http_request req;
@@ -302,7 +302,7 @@ test_http_query_bad_escapes(void **state)
 static void
 test_http_params_allowed(void **state)
 {
-	static const char *const allowed[] = {"data", "status", NULL};
+	static const char *const allowed[] = { "data", "status", NULL };
 	struct fake f;
 	struct http_request req;
 	char detail[128];
@@ -477,7 +477,7 @@ static void
 test_http_body_chunks(void **state)
 {
 	static const char body[] = "{\"type\": \"REPORT\", \"x\": [1, 2, 3]}";
-	static const int chunks[] = {1, 2, 3, 7, 0};
+	static const int chunks[] = { 1, 2, 3, 7, 0 };
 	struct fake f;
 	struct http_request req;
 	char detail[256], len[16];
@@ -552,15 +552,15 @@ static void
 test_http_body_length_bad(void **state)
 {
 	static const char *const bad[] = {
-	    "abc",
-	    "-1",
-	    "+1",
-	    "1 ",
-	    " 1",
-	    "0x10",
-	    "1.0",
-	    "99999999999999999999999",
-	    "9223372036854775808",
+		"abc",
+		"-1",
+		"+1",
+		"1 ",
+		" 1",
+		"0x10",
+		"1.0",
+		"99999999999999999999999",
+		"9223372036854775808",
 	};
 	struct fake f;
 	size_t i;
@@ -622,19 +622,19 @@ test_http_content_types(void **state)
 		const char *type;
 		enum err want;
 	} cases[] = {
-	    {"application/json", ERR_OK},
-	    {"APPLICATION/JSON", ERR_OK},
-	    {"application/json; charset=utf-8", ERR_OK},
-	    {"application/json;charset=UTF-8", ERR_OK},
-	    {"application/merge-patch+json", ERR_OK},
-	    {"application/problem+json; charset=utf-8", ERR_OK},
-	    {"text/plain", ERR_MEDIA_TYPE},
-	    {"text/json", ERR_MEDIA_TYPE},
-	    {"application/jsonx", ERR_MEDIA_TYPE},
-	    {"application/+json", ERR_MEDIA_TYPE},
-	    {"application/x-www-form-urlencoded", ERR_MEDIA_TYPE},
-	    {"", ERR_MEDIA_TYPE},
-	    {NULL, ERR_MEDIA_TYPE},
+		{ "application/json", ERR_OK },
+		{ "APPLICATION/JSON", ERR_OK },
+		{ "application/json; charset=utf-8", ERR_OK },
+		{ "application/json;charset=UTF-8", ERR_OK },
+		{ "application/merge-patch+json", ERR_OK },
+		{ "application/problem+json; charset=utf-8", ERR_OK },
+		{ "text/plain", ERR_MEDIA_TYPE },
+		{ "text/json", ERR_MEDIA_TYPE },
+		{ "application/jsonx", ERR_MEDIA_TYPE },
+		{ "application/+json", ERR_MEDIA_TYPE },
+		{ "application/x-www-form-urlencoded", ERR_MEDIA_TYPE },
+		{ "", ERR_MEDIA_TYPE },
+		{ NULL, ERR_MEDIA_TYPE },
 	};
 	struct fake f;
 	size_t i;
@@ -758,7 +758,7 @@ parse_problem(const struct http_response *res, int status, const char *title,
 static void
 test_http_problem_fields(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	json_object *p, *v, *item;
 
 	(void)state;
@@ -785,7 +785,7 @@ test_http_problem_fields(void **state)
 static void
 test_http_problem_minimal(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	json_object *p, *v;
 
 	(void)state;
@@ -812,32 +812,32 @@ static void
 test_http_problem_every_error(void **state)
 {
 	static const int statuses[ERR__MAX] = {
-	    [ERR_OK] = 200,
-	    [ERR_BAD_JSON] = 400,
-	    [ERR_BAD_HEADER] = 400,
-	    [ERR_BAD_LENGTH] = 400,
-	    [ERR_BAD_PATH] = 400,
-	    [ERR_BAD_PARAMETER] = 400,
-	    [ERR_BAD_FILTER] = 400,
-	    [ERR_BAD_SORT] = 400,
-	    [ERR_BAD_STATUS] = 400,
-	    [ERR_NOT_FOUND] = 404,
-	    [ERR_OPERATION_NOT_FOUND] = 404,
-	    [ERR_JOB_NOT_FOUND] = 404,
-	    [ERR_METHOD] = 405,
-	    [ERR_OPERATION_HAS_JOBS] = 409,
-	    [ERR_REVISION_MISMATCH] = 412,
-	    [ERR_TOO_LARGE] = 413,
-	    [ERR_MEDIA_TYPE] = 415,
-	    [ERR_VALIDATION] = 422,
-	    [ERR_INTERNAL] = 500,
-	    [ERR_BUSY] = 503,
+		[ERR_OK] = 200,
+		[ERR_BAD_JSON] = 400,
+		[ERR_BAD_HEADER] = 400,
+		[ERR_BAD_LENGTH] = 400,
+		[ERR_BAD_PATH] = 400,
+		[ERR_BAD_PARAMETER] = 400,
+		[ERR_BAD_FILTER] = 400,
+		[ERR_BAD_SORT] = 400,
+		[ERR_BAD_STATUS] = 400,
+		[ERR_NOT_FOUND] = 404,
+		[ERR_OPERATION_NOT_FOUND] = 404,
+		[ERR_JOB_NOT_FOUND] = 404,
+		[ERR_METHOD] = 405,
+		[ERR_OPERATION_HAS_JOBS] = 409,
+		[ERR_REVISION_MISMATCH] = 412,
+		[ERR_TOO_LARGE] = 413,
+		[ERR_MEDIA_TYPE] = 415,
+		[ERR_VALIDATION] = 422,
+		[ERR_INTERNAL] = 500,
+		[ERR_BUSY] = 503,
 	};
 	int e;
 
 	(void)state;
 	for (e = 1; e < ERR__MAX; e++) {
-		struct http_response res = {0};
+		struct http_response res = { 0 };
 		json_object *p, *v;
 		const char *c;
 
@@ -858,7 +858,7 @@ test_http_problem_every_error(void **state)
 static void
 test_http_problem_busy_retry_after(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	struct http_request req;
 	char buf[512];
 
@@ -877,7 +877,7 @@ test_http_problem_busy_retry_after(void **state)
 static void
 test_http_respond_json(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	json_object *o = json_tokener_parse("{\"a\": \"x/y\", \"b\": [1]}");
 
 	(void)state;
@@ -895,7 +895,7 @@ test_http_respond_json(void **state)
 static void
 test_http_format_head_plain(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	struct http_request req;
 	char buf[512];
 	int n;
@@ -916,7 +916,7 @@ test_http_format_head_plain(void **state)
 static void
 test_http_format_head_etag_allow(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	struct http_request req;
 	char buf[512];
 	int n;
@@ -961,13 +961,13 @@ test_http_format_head_reasons(void **state)
 		int status;
 		const char *line;
 	} cases[] = {
-	    {201, "Status: 201 Created\r\n"},
-	    {412, "Status: 412 Precondition Failed\r\n"},
-	    {413, "Status: 413 Content Too Large\r\n"},
-	    {500, "Status: 500 Internal Server Error\r\n"},
-	    {299, "Status: 299 Unknown\r\n"},
+		{ 201, "Status: 201 Created\r\n" },
+		{ 412, "Status: 412 Precondition Failed\r\n" },
+		{ 413, "Status: 413 Content Too Large\r\n" },
+		{ 500, "Status: 500 Internal Server Error\r\n" },
+		{ 299, "Status: 299 Unknown\r\n" },
 	};
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	struct http_request req;
 	char buf[512];
 	size_t i;
@@ -1008,7 +1008,7 @@ check_format_small(struct http_response *res, struct http_request *req)
 static void
 test_http_format_head_small_buffer(void **state)
 {
-	struct http_response res = {0};
+	struct http_response res = { 0 };
 	struct http_request req;
 
 	(void)state;
@@ -1026,38 +1026,38 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_http_method_mapping),
-	    cmocka_unit_test(test_http_request_uri_split),
-	    cmocka_unit_test(test_http_request_uri_missing),
-	    cmocka_unit_test(test_http_query_decoding),
-	    cmocka_unit_test(test_http_query_duplicates),
-	    cmocka_unit_test(test_http_query_too_many),
-	    cmocka_unit_test(test_http_query_bad_escapes),
-	    cmocka_unit_test(test_http_params_allowed),
-	    cmocka_unit_test(test_http_headers_missing),
-	    cmocka_unit_test(test_http_headers_request_id_kept),
-	    cmocka_unit_test(test_http_headers_invalid),
-	    cmocka_unit_test(test_http_head_pointers),
-	    cmocka_unit_test(test_http_no_variables),
-	    cmocka_unit_test(test_http_body_chunks),
-	    cmocka_unit_test(test_http_body_exact_length),
-	    cmocka_unit_test(test_http_body_length_missing),
-	    cmocka_unit_test(test_http_body_length_bad),
-	    cmocka_unit_test(test_http_body_too_large),
-	    cmocka_unit_test(test_http_body_short),
-	    cmocka_unit_test(test_http_content_types),
-	    cmocka_unit_test(test_http_decode),
-	    cmocka_unit_test(test_http_decode_prefix),
-	    cmocka_unit_test(test_http_encode_round_trip),
-	    cmocka_unit_test(test_http_problem_fields),
-	    cmocka_unit_test(test_http_problem_minimal),
-	    cmocka_unit_test(test_http_problem_every_error),
-	    cmocka_unit_test(test_http_problem_busy_retry_after),
-	    cmocka_unit_test(test_http_respond_json),
-	    cmocka_unit_test(test_http_format_head_plain),
-	    cmocka_unit_test(test_http_format_head_etag_allow),
-	    cmocka_unit_test(test_http_format_head_reasons),
-	    cmocka_unit_test(test_http_format_head_small_buffer),
+		cmocka_unit_test(test_http_method_mapping),
+		cmocka_unit_test(test_http_request_uri_split),
+		cmocka_unit_test(test_http_request_uri_missing),
+		cmocka_unit_test(test_http_query_decoding),
+		cmocka_unit_test(test_http_query_duplicates),
+		cmocka_unit_test(test_http_query_too_many),
+		cmocka_unit_test(test_http_query_bad_escapes),
+		cmocka_unit_test(test_http_params_allowed),
+		cmocka_unit_test(test_http_headers_missing),
+		cmocka_unit_test(test_http_headers_request_id_kept),
+		cmocka_unit_test(test_http_headers_invalid),
+		cmocka_unit_test(test_http_head_pointers),
+		cmocka_unit_test(test_http_no_variables),
+		cmocka_unit_test(test_http_body_chunks),
+		cmocka_unit_test(test_http_body_exact_length),
+		cmocka_unit_test(test_http_body_length_missing),
+		cmocka_unit_test(test_http_body_length_bad),
+		cmocka_unit_test(test_http_body_too_large),
+		cmocka_unit_test(test_http_body_short),
+		cmocka_unit_test(test_http_content_types),
+		cmocka_unit_test(test_http_decode),
+		cmocka_unit_test(test_http_decode_prefix),
+		cmocka_unit_test(test_http_encode_round_trip),
+		cmocka_unit_test(test_http_problem_fields),
+		cmocka_unit_test(test_http_problem_minimal),
+		cmocka_unit_test(test_http_problem_every_error),
+		cmocka_unit_test(test_http_problem_busy_retry_after),
+		cmocka_unit_test(test_http_respond_json),
+		cmocka_unit_test(test_http_format_head_plain),
+		cmocka_unit_test(test_http_format_head_etag_allow),
+		cmocka_unit_test(test_http_format_head_reasons),
+		cmocka_unit_test(test_http_format_head_small_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

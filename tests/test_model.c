@@ -54,16 +54,16 @@ struct time_case {
 
 /* Formatted forms and their instants, both ways. */
 static const struct time_case time_cases[] = {
-    {"1970-01-01T00:00:00.000Z", 0},
-    {"1970-01-01T00:00:00.001Z", 1},
-    {"1969-12-31T23:59:59.999Z", -1},
-    {"2025-12-06T05:37:26.996Z", INT64_C(1764999446996)},
-    {"2000-02-29T00:00:00.000Z", INT64_C(951782400000)},
-    {"2024-02-29T00:00:00.000Z", INT64_C(1709164800000)},
-    {"1900-03-01T00:00:00.000Z", INT64_C(-2203891200000)},
-    {"0001-01-01T00:00:00.000Z", INT64_C(-62135596800000)},
-    {"0000-01-01T00:00:00.000Z", TIME_MIN},
-    {"9999-12-31T23:59:59.999Z", TIME_MAX},
+	{ "1970-01-01T00:00:00.000Z", 0 },
+	{ "1970-01-01T00:00:00.001Z", 1 },
+	{ "1969-12-31T23:59:59.999Z", -1 },
+	{ "2025-12-06T05:37:26.996Z", INT64_C(1764999446996) },
+	{ "2000-02-29T00:00:00.000Z", INT64_C(951782400000) },
+	{ "2024-02-29T00:00:00.000Z", INT64_C(1709164800000) },
+	{ "1900-03-01T00:00:00.000Z", INT64_C(-2203891200000) },
+	{ "0001-01-01T00:00:00.000Z", INT64_C(-62135596800000) },
+	{ "0000-01-01T00:00:00.000Z", TIME_MIN },
+	{ "9999-12-31T23:59:59.999Z", TIME_MAX },
 };
 
 static void
@@ -117,11 +117,11 @@ static void
 test_model_time_parse_short_forms(void **state)
 {
 	static const struct time_case cases[] = {
-	    {"2025-12-06", INT64_C(1764979200000)},
-	    {"2025-12-06T05:37:26Z", INT64_C(1764999446000)},
-	    {"2024-02-29", INT64_C(1709164800000)},
-	    {"2000-02-29T23:59:59Z", INT64_C(951868799000)},
-	    {"1970-01-01", 0},
+		{ "2025-12-06", INT64_C(1764979200000) },
+		{ "2025-12-06T05:37:26Z", INT64_C(1764999446000) },
+		{ "2024-02-29", INT64_C(1709164800000) },
+		{ "2000-02-29T23:59:59Z", INT64_C(951868799000) },
+		{ "1970-01-01", 0 },
 	};
 	int64_t ms;
 	size_t i;
@@ -138,36 +138,36 @@ static void
 test_model_time_parse_rejects(void **state)
 {
 	static const char *const bad[] = {
-	    "2023-02-29",
-	    "1900-02-29",
-	    "2100-02-29T00:00:00Z",
-	    "2025-04-31",
-	    "2025-13-01",
-	    "2025-00-10",
-	    "2025-12-00",
-	    "2025-12-32",
-	    "2025-12-06T24:00:00Z",
-	    "2025-12-06T23:60:00Z",
-	    "2025-12-06T23:59:60Z",
-	    "2025-12-06T05:37:26",
-	    "2025-12-06T05:37:26.996",
-	    "2025-12-06T05:37:26.996z",
-	    "2025-12-06t05:37:26.996Z",
-	    "2025-12-06 05:37:26.996Z",
-	    "2025-12-06T05:37:26.99Z",
-	    "2025-12-06T05:37:26.9960Z",
-	    "2025-12-06T05:37Z",
-	    "2025-12-06T05:37:26+00:00",
-	    "2025-12-06T05:37:26.996Z ",
-	    " 2025-12-06",
-	    "+2025-12-06",
-	    "-2025-12-06",
-	    "25-12-06",
-	    "2025-1-06",
-	    "2025/12/06",
-	    "20251206",
-	    "garbage",
-	    "",
+		"2023-02-29",
+		"1900-02-29",
+		"2100-02-29T00:00:00Z",
+		"2025-04-31",
+		"2025-13-01",
+		"2025-00-10",
+		"2025-12-00",
+		"2025-12-32",
+		"2025-12-06T24:00:00Z",
+		"2025-12-06T23:60:00Z",
+		"2025-12-06T23:59:60Z",
+		"2025-12-06T05:37:26",
+		"2025-12-06T05:37:26.996",
+		"2025-12-06T05:37:26.996z",
+		"2025-12-06t05:37:26.996Z",
+		"2025-12-06 05:37:26.996Z",
+		"2025-12-06T05:37:26.99Z",
+		"2025-12-06T05:37:26.9960Z",
+		"2025-12-06T05:37Z",
+		"2025-12-06T05:37:26+00:00",
+		"2025-12-06T05:37:26.996Z ",
+		" 2025-12-06",
+		"+2025-12-06",
+		"-2025-12-06",
+		"25-12-06",
+		"2025-1-06",
+		"2025/12/06",
+		"20251206",
+		"garbage",
+		"",
 	};
 	int64_t ms = 7;
 	size_t i;
@@ -207,49 +207,51 @@ struct ident_case {
 };
 
 static const struct ident_case ident_cases[] = {
-    {"monthly-revenue", 0, NULL},
-    {"a", 0, NULL},
-    {"with space and / slash", 0, NULL},
-    {"\xc3\xa9t\xc3\xa9", 0, NULL},        /* été */
-    {"\xe6\x97\xa5\xe6\x9c\xac", 0, NULL}, /* CJK */
-    {"\xf0\x9f\x98\x80", 0, NULL},         /* U+1F600 */
-    {"\xf4\x8f\xbf\xbf", 0, NULL},         /* U+10FFFF */
-    {"\xc2\xa0", 0, NULL},                 /* U+00A0 */
-    {"", 0, "definition must be 1 to 255 bytes of UTF-8"},
-    {"a*b", 0, "definition must not contain '*'"},
-    {"*", 0, "definition must not contain '*'"},
-    {"a\tb", 0,
-        "definition must not contain control characters (U+0009 at byte "
-        "1)"},
-    {"\x1f", 0,
-        "definition must not contain control characters (U+001F at byte "
-        "0)"},
-    {"x\x7f", 0,
-        "definition must not contain control characters (U+007F at byte "
-        "1)"},
-    {"\xc2\x80", 0,
-        "definition must not contain control characters (U+0080 at byte "
-        "0)"},
-    {"ab\xc2\x9f", 0,
-        "definition must not contain control characters (U+009F at byte "
-        "2)"},
-    {"a\0b", 3,
-        "definition must not contain control characters (U+0000 at byte "
-        "1)"},
-    {"\xc0\xaf", 0,
-        "definition must be valid UTF-8 (invalid sequence at byte 0)"},
-    {"\xe0\x80\xaf", 0,
-        "definition must be valid UTF-8 (invalid sequence at byte 0)"},
-    {"ok\xed\xa0\x80", 0,
-        "definition must be valid UTF-8 (invalid sequence at byte 2)"},
-    {"\xf4\x90\x80\x80", 0,
-        "definition must be valid UTF-8 (invalid sequence at byte 0)"},
-    {"\xf8\x88\x80\x80\x80", 0,
-        "definition must be valid UTF-8 (invalid sequence at byte 0)"},
-    {"x\xe2\x82", 0,
-        "definition must be valid UTF-8 (invalid sequence at byte 1)"},
-    {"\x80", 0, "definition must be valid UTF-8 (invalid sequence at byte 0)"},
-    {"\xff", 0, "definition must be valid UTF-8 (invalid sequence at byte 0)"},
+	{ "monthly-revenue", 0, NULL },
+	{ "a", 0, NULL },
+	{ "with space and / slash", 0, NULL },
+	{ "\xc3\xa9t\xc3\xa9", 0, NULL },        /* été */
+	{ "\xe6\x97\xa5\xe6\x9c\xac", 0, NULL }, /* CJK */
+	{ "\xf0\x9f\x98\x80", 0, NULL },         /* U+1F600 */
+	{ "\xf4\x8f\xbf\xbf", 0, NULL },         /* U+10FFFF */
+	{ "\xc2\xa0", 0, NULL },                 /* U+00A0 */
+	{ "", 0, "definition must be 1 to 255 bytes of UTF-8" },
+	{ "a*b", 0, "definition must not contain '*'" },
+	{ "*", 0, "definition must not contain '*'" },
+	{ "a\tb", 0,
+	    "definition must not contain control characters (U+0009 at byte "
+	    "1)" },
+	{ "\x1f", 0,
+	    "definition must not contain control characters (U+001F at byte "
+	    "0)" },
+	{ "x\x7f", 0,
+	    "definition must not contain control characters (U+007F at byte "
+	    "1)" },
+	{ "\xc2\x80", 0,
+	    "definition must not contain control characters (U+0080 at byte "
+	    "0)" },
+	{ "ab\xc2\x9f", 0,
+	    "definition must not contain control characters (U+009F at byte "
+	    "2)" },
+	{ "a\0b", 3,
+	    "definition must not contain control characters (U+0000 at byte "
+	    "1)" },
+	{ "\xc0\xaf", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 0)" },
+	{ "\xe0\x80\xaf", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 0)" },
+	{ "ok\xed\xa0\x80", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 2)" },
+	{ "\xf4\x90\x80\x80", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 0)" },
+	{ "\xf8\x88\x80\x80\x80", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 0)" },
+	{ "x\xe2\x82", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 1)" },
+	{ "\x80", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 0)" },
+	{ "\xff", 0,
+	    "definition must be valid UTF-8 (invalid sequence at byte 0)" },
 };
 
 static void
@@ -316,65 +318,72 @@ struct json_case {
 };
 
 static const struct json_case json_ok[] = {
-    {"{}", 0, NULL},
-    {" \t\r\n{ \"a\" : 1 , \"b\" : [true, false, null, -0.5e+3] }\n", 0, NULL},
-    {"{\"a\":{\"a\":1},\"b\":{\"a\":2},\"c\":[{\"a\":1},{\"a\":2}]}", 0, NULL},
-    {"{\"a:b\":\"c:d\",\"e\":[\":\",\"::\"]}", 0, NULL},
-    {"{\"a\\\":\":\"\\\":x\",\"b\\\\\":\"\\\\\"}", 0, NULL},
-    {"{\"\\u00e9\":\"\\ud83d\\ude00\",\"s\":\"\\/\\b\\f\\n\\r\\t\"}", 0, NULL},
-    {"{\"\xc3\xa9\":\"\xf0\x9f\x98\x80\"}", 0, NULL},
-    {"{\"n\":[0,-0,1,12,1.5,1e3,1E-2,-1.25e+10]}", 0, NULL},
+	{ "{}", 0, NULL },
+	{ " \t\r\n{ \"a\" : 1 , \"b\" : [true, false, null, -0.5e+3] }\n", 0,
+	    NULL },
+	{ "{\"a\":{\"a\":1},\"b\":{\"a\":2},\"c\":[{\"a\":1},{\"a\":2}]}", 0,
+	    NULL },
+	{ "{\"a:b\":\"c:d\",\"e\":[\":\",\"::\"]}", 0, NULL },
+	{ "{\"a\\\":\":\"\\\":x\",\"b\\\\\":\"\\\\\"}", 0, NULL },
+	{ "{\"\\u00e9\":\"\\ud83d\\ude00\",\"s\":\"\\/\\b\\f\\n\\r\\t\"}", 0,
+	    NULL },
+	{ "{\"\xc3\xa9\":\"\xf0\x9f\x98\x80\"}", 0, NULL },
+	{ "{\"n\":[0,-0,1,12,1.5,1e3,1E-2,-1.25e+10]}", 0, NULL },
 };
 
 static const struct json_case json_bad[] = {
-    {"", 0, "the body is empty; expected a JSON object"},
-    {" \n\t", 0, "the body is empty; expected a JSON object"},
-    {"{} x", 0, "trailing characters after the JSON value at offset 3"},
-    {"{}{}", 0, "trailing characters after the JSON value at offset 2"},
-    {"{\"a\":1}\n,", 0, "trailing characters after the JSON value at offset 8"},
-    {"{}\f", 0, "trailing characters after the JSON value at offset 2"},
-    {"[1]", 0, "the body must be a JSON object"},
-    {"123", 0, "the body must be a JSON object"},
-    {"\"s\" ", 0, "the body must be a JSON object"},
-    {"null", 0, "the body must be a JSON object"},
-    {"{\"a\":1", 0, "invalid JSON: the body ends at offset 6 inside the value"},
-    {"{\"a\":1,}", 0, "invalid JSON at offset 7: unexpected character"},
-    {"{a:1}", 0,
-        "invalid JSON at offset 1: quoted object property name expected"},
-    {"{\"a\":01}", 0, "invalid JSON at offset 7: number expected"},
-    {"hello", 0, NULL},
-    {"{\"a\":1}\0", 8, "the body contains a NUL byte at offset 7"},
-    {"{\"a\":\"x\0y\"}", 11, "the body contains a NUL byte at offset 7"},
-    {"{\"a\":1,\"a\":2}", 0, "duplicate key \"a\" at offset 7"},
-    {"{\"x\":{\"b\":1,\"c\":2,\"b\":3}}", 0,
-        "duplicate key \"b\" at offset 18"},
-    {"{\"x\":[{\"k\":1},{\"k\":1,\"k\":1}]}", 0,
-        "duplicate key \"k\" at offset 21"},
-    {"{\"a\":\"1\",\"\\u0061\":2}", 0, "duplicate key in a JSON object"},
-    {"{\"a\":NaN}", 0,
-        "invalid JSON at offset 5: expected true, false or "
-        "null"},
-    {"{\"a\":Infinity}", 0,
-        "invalid JSON at offset 5: expected true, "
-        "false or null"},
-    {"{\"a\":-Infinity}", 0, "invalid JSON at offset 5: invalid number"},
-    {"{\"a\":-01}", 0, "invalid JSON at offset 5: invalid number"},
-    {"{\"a\":1.}", 0, "invalid JSON at offset 5: invalid number"},
-    {"{'a':1}", 0, "invalid JSON at offset 1: unexpected character"},
-    {"{\"a\":\"x\ty\"}", 0,
-        "invalid JSON at offset 7: unescaped control "
-        "character in a string"},
-    {"{\"a\":\"\\ud800\"}", 0,
-        "invalid JSON at offset 6: unpaired UTF-16 surrogate"},
-    {"{\"a\":\"\\udc00\\ud800\"}", 0,
-        "invalid JSON at offset 6: unpaired UTF-16 surrogate"},
-    {"{\"a\":\"\xc0\x80\"}", 0, "invalid JSON at offset 6: invalid UTF-8"},
-    {"{\"a\":\"\xed\xa0\x80\"}", 0, "invalid JSON at offset 6: invalid UTF-8"},
-    {"{\"a\":\"\xf4\x90\x80\x80\"}", 0,
-        "invalid JSON at offset 6: invalid UTF-8"},
-    {"/* c */ {}", 0, NULL},
-    {"{\"a\\u0000b\":1}", 0,
-        "invalid JSON at offset 3: \\u0000 in an object key"},
+	{ "", 0, "the body is empty; expected a JSON object" },
+	{ " \n\t", 0, "the body is empty; expected a JSON object" },
+	{ "{} x", 0, "trailing characters after the JSON value at offset 3" },
+	{ "{}{}", 0, "trailing characters after the JSON value at offset 2" },
+	{ "{\"a\":1}\n,", 0,
+	    "trailing characters after the JSON value at offset 8" },
+	{ "{}\f", 0, "trailing characters after the JSON value at offset 2" },
+	{ "[1]", 0, "the body must be a JSON object" },
+	{ "123", 0, "the body must be a JSON object" },
+	{ "\"s\" ", 0, "the body must be a JSON object" },
+	{ "null", 0, "the body must be a JSON object" },
+	{ "{\"a\":1", 0,
+	    "invalid JSON: the body ends at offset 6 inside the value" },
+	{ "{\"a\":1,}", 0, "invalid JSON at offset 7: unexpected character" },
+	{ "{a:1}", 0,
+	    "invalid JSON at offset 1: quoted object property name expected" },
+	{ "{\"a\":01}", 0, "invalid JSON at offset 7: number expected" },
+	{ "hello", 0, NULL },
+	{ "{\"a\":1}\0", 8, "the body contains a NUL byte at offset 7" },
+	{ "{\"a\":\"x\0y\"}", 11, "the body contains a NUL byte at offset 7" },
+	{ "{\"a\":1,\"a\":2}", 0, "duplicate key \"a\" at offset 7" },
+	{ "{\"x\":{\"b\":1,\"c\":2,\"b\":3}}", 0,
+	    "duplicate key \"b\" at offset 18" },
+	{ "{\"x\":[{\"k\":1},{\"k\":1,\"k\":1}]}", 0,
+	    "duplicate key \"k\" at offset 21" },
+	{ "{\"a\":\"1\",\"\\u0061\":2}", 0, "duplicate key in a JSON object" },
+	{ "{\"a\":NaN}", 0,
+	    "invalid JSON at offset 5: expected true, false or "
+	    "null" },
+	{ "{\"a\":Infinity}", 0,
+	    "invalid JSON at offset 5: expected true, "
+	    "false or null" },
+	{ "{\"a\":-Infinity}", 0, "invalid JSON at offset 5: invalid number" },
+	{ "{\"a\":-01}", 0, "invalid JSON at offset 5: invalid number" },
+	{ "{\"a\":1.}", 0, "invalid JSON at offset 5: invalid number" },
+	{ "{'a':1}", 0, "invalid JSON at offset 1: unexpected character" },
+	{ "{\"a\":\"x\ty\"}", 0,
+	    "invalid JSON at offset 7: unescaped control "
+	    "character in a string" },
+	{ "{\"a\":\"\\ud800\"}", 0,
+	    "invalid JSON at offset 6: unpaired UTF-16 surrogate" },
+	{ "{\"a\":\"\\udc00\\ud800\"}", 0,
+	    "invalid JSON at offset 6: unpaired UTF-16 surrogate" },
+	{ "{\"a\":\"\xc0\x80\"}", 0,
+	    "invalid JSON at offset 6: invalid UTF-8" },
+	{ "{\"a\":\"\xed\xa0\x80\"}", 0,
+	    "invalid JSON at offset 6: invalid UTF-8" },
+	{ "{\"a\":\"\xf4\x90\x80\x80\"}", 0,
+	    "invalid JSON at offset 6: invalid UTF-8" },
+	{ "/* c */ {}", 0, NULL },
+	{ "{\"a\\u0000b\":1}", 0,
+	    "invalid JSON at offset 3: \\u0000 in an object key" },
 };
 
 static void
@@ -565,64 +574,65 @@ expect_field_error(
 #define BO_REST BO_MAX "300000," BO_INC "2," BO_DEC "2"
 
 static const struct doc_case backoff_cases[] = {
-    {"{" BO_INIT "1000," BO_MIN "1000," BO_REST "}", NULL, NULL},
-    {"{" BO_INIT "0," BO_MIN "0," BO_MAX "0," BO_INC "1," BO_DEC "1}", NULL,
-        NULL},
-    {"{" BO_INIT "2147483647," BO_MIN "2147483647," BO_MAX "2147483647," BO_INC
-     "2147483647," BO_DEC "2147483647}",
-        NULL, NULL},
-    {"{" BO_MIN "1000," BO_REST "}", "backoff.initial_delay_in_millis",
-        "is required"},
-    {"{" BO_INIT "1000," BO_MIN "1000," BO_REST ",\"x\":1}", "backoff.x",
-        "unknown field"},
-    {"{" BO_INIT "1.5," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not 1.5"},
-    {"{" BO_INIT "1e3," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not 1e3"},
-    {"{" BO_INIT "\"1000\"," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not \"1000\""},
-    {"{" BO_INIT "true," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not true"},
-    {"{" BO_INIT "null," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not null"},
-    {"{" BO_INIT "[1]," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not an array"},
-    {"{" BO_INIT "1000," BO_MIN "-1," BO_REST "}",
-        "backoff.minimum_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not -1"},
-    {"{" BO_INIT "1000," BO_MIN "1000," BO_MAX "2147483648," BO_INC "2," BO_DEC
-     "2}",
-        "backoff.maximum_delay_in_millis",
-        "must be an integer from 0 to 2147483647, not 2147483648"},
-    {"{" BO_INIT "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "0," BO_DEC
-     "2}",
-        "backoff.delay_increase",
-        "must be an integer from 1 to 2147483647, not 0"},
-    {"{" BO_INIT "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "2," BO_DEC
-     "99999999999999999999}",
-        "backoff.delay_decrease",
-        "must be an integer from 1 to 2147483647, not "
-        "18446744073709551615"},
-    {"{" BO_INIT "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "2}",
-        "backoff.delay_decrease", "is required"},
-    {"{" BO_INIT "1000," BO_MIN "5000," BO_MAX "4000," BO_INC "2," BO_DEC "2}",
-        "backoff.minimum_delay_in_millis",
-        "must not exceed maximum_delay_in_millis (4000), not 5000"},
-    {"{" BO_INIT "999," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be from minimum_delay_in_millis (1000) to "
-        "maximum_delay_in_millis (300000), not 999"},
-    {"{" BO_INIT "300001," BO_MIN "1000," BO_REST "}",
-        "backoff.initial_delay_in_millis",
-        "must be from minimum_delay_in_millis (1000) to "
-        "maximum_delay_in_millis (300000), not 300001"},
-    {"{\"b\":[]}", "backoff.b", "unknown field"},
+	{ "{" BO_INIT "1000," BO_MIN "1000," BO_REST "}", NULL, NULL },
+	{ "{" BO_INIT "0," BO_MIN "0," BO_MAX "0," BO_INC "1," BO_DEC "1}",
+	    NULL, NULL },
+	{ "{" BO_INIT "2147483647," BO_MIN "2147483647," BO_MAX
+	  "2147483647," BO_INC "2147483647," BO_DEC "2147483647}",
+	    NULL, NULL },
+	{ "{" BO_MIN "1000," BO_REST "}", "backoff.initial_delay_in_millis",
+	    "is required" },
+	{ "{" BO_INIT "1000," BO_MIN "1000," BO_REST ",\"x\":1}", "backoff.x",
+	    "unknown field" },
+	{ "{" BO_INIT "1.5," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not 1.5" },
+	{ "{" BO_INIT "1e3," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not 1e3" },
+	{ "{" BO_INIT "\"1000\"," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not \"1000\"" },
+	{ "{" BO_INIT "true," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not true" },
+	{ "{" BO_INIT "null," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not null" },
+	{ "{" BO_INIT "[1]," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not an array" },
+	{ "{" BO_INIT "1000," BO_MIN "-1," BO_REST "}",
+	    "backoff.minimum_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not -1" },
+	{ "{" BO_INIT "1000," BO_MIN "1000," BO_MAX "2147483648," BO_INC
+	  "2," BO_DEC "2}",
+	    "backoff.maximum_delay_in_millis",
+	    "must be an integer from 0 to 2147483647, not 2147483648" },
+	{ "{" BO_INIT "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "0," BO_DEC
+	  "2}",
+	    "backoff.delay_increase",
+	    "must be an integer from 1 to 2147483647, not 0" },
+	{ "{" BO_INIT "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "2," BO_DEC
+	  "99999999999999999999}",
+	    "backoff.delay_decrease",
+	    "must be an integer from 1 to 2147483647, not "
+	    "18446744073709551615" },
+	{ "{" BO_INIT "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "2}",
+	    "backoff.delay_decrease", "is required" },
+	{ "{" BO_INIT "1000," BO_MIN "5000," BO_MAX "4000," BO_INC "2," BO_DEC
+	  "2}",
+	    "backoff.minimum_delay_in_millis",
+	    "must not exceed maximum_delay_in_millis (4000), not 5000" },
+	{ "{" BO_INIT "999," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be from minimum_delay_in_millis (1000) to "
+	    "maximum_delay_in_millis (300000), not 999" },
+	{ "{" BO_INIT "300001," BO_MIN "1000," BO_REST "}",
+	    "backoff.initial_delay_in_millis",
+	    "must be from minimum_delay_in_millis (1000) to "
+	    "maximum_delay_in_millis (300000), not 300001" },
+	{ "{\"b\":[]}", "backoff.b", "unknown field" },
 };
 
 static void
@@ -669,7 +679,7 @@ test_model_backoff_not_object(void **state)
 static void
 test_model_backoff_json_round_trip(void **state)
 {
-	const struct backoff b = {1500, 1000, 300000, 3, 2};
+	const struct backoff b = { 1500, 1000, 300000, 3, 2 };
 	struct model_field_error fe;
 	struct backoff back;
 	json_object *obj;
@@ -697,54 +707,60 @@ test_model_backoff_json_round_trip(void **state)
 #define GOOD_BACKOFF "{" BO_INIT "1000," BO_MIN "1000," BO_REST "}"
 
 static const struct doc_case operation_cases[] = {
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"monthly-revenue\"}", NULL,
-        NULL},
-    {"{" OP_AT
-     ",\"type\":\"DETECT\",\"definition\":\"x\",\"backoff\":" GOOD_BACKOFF "}",
-        NULL, NULL},
-    {"{\"type\":\"REPORT\",\"definition\":\"d\"}", "info.@type", "is required"},
-    {"{\"@type\":\"" MODEL_JOB_INFO_TYPE "\",\"type\":\"REPORT\","
-     "\"definition\":\"d\"}",
-        "info.@type",
-        "must be \"" MODEL_OPERATION_INFO_TYPE "\", not \"" MODEL_JOB_INFO_TYPE
-        "\""},
-    {"{\"@type\":\"x\",\"type\":\"REPORT\",\"definition\":\"d\"}", "info.@type",
-        "must be \"" MODEL_OPERATION_INFO_TYPE "\", not \"x\""},
-    {"{\"@type\":7,\"type\":\"REPORT\",\"definition\":\"d\"}", "info.@type",
-        "must be \"" MODEL_OPERATION_INFO_TYPE "\", not 7"},
-    {"{" OP_AT ",\"definition\":\"d\"}", "info.type", "is required"},
-    {"{" OP_AT ",\"type\":\"report\",\"definition\":\"d\"}", "info.type",
-        "must be one of PUBLISH, REPLICATE, RECONCILE, REPORT, VALIDATE, "
-        "DETECT, not \"report\""},
-    {"{" OP_AT ",\"type\":\"REPORT\\u0000\",\"definition\":\"d\"}", "info.type",
-        "must be one of PUBLISH, REPLICATE, RECONCILE, REPORT, VALIDATE, "
-        "DETECT, not a string"},
-    {"{" OP_AT ",\"type\":3,\"definition\":\"d\"}", "info.type",
-        "must be one of PUBLISH, REPLICATE, RECONCILE, REPORT, VALIDATE, "
-        "DETECT, not 3"},
-    {"{" OP_AT ",\"type\":\"REPORT\"}", "info.definition", "is required"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"a*\"}", "info.definition",
-        "definition must not contain '*'"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"\"}", "info.definition",
-        "definition must be 1 to 255 bytes of UTF-8"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"a\\u0001\"}",
-        "info.definition",
-        "definition must not contain control characters (U+0001 at byte "
-        "1)"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":[\"d\"]}",
-        "info.definition", "must be a string, not an array"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"d\",\"name\":\"n\"}",
-        "info.name", "unknown field"},
-    {"{\"typo\":1," OP_AT ",\"definition\":\"d\"}", "info.typo",
-        "unknown field"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"d\",\"backoff\":3}",
-        "info.backoff", "must be an object, not 3"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"d\",\"backoff\":{" BO_INIT
-     "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "2.5," BO_DEC "2}}",
-        "info.backoff.delay_increase",
-        "must be an integer from 1 to 2147483647, not 2.5"},
-    {"{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"d\",\"backoff\":null}",
-        "info.backoff", "must be an object, not null"},
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"monthly-revenue\"}",
+	    NULL, NULL },
+	{ "{" OP_AT
+	  ",\"type\":\"DETECT\",\"definition\":\"x\",\"backoff\":" GOOD_BACKOFF
+	  "}",
+	    NULL, NULL },
+	{ "{\"type\":\"REPORT\",\"definition\":\"d\"}", "info.@type",
+	    "is required" },
+	{ "{\"@type\":\"" MODEL_JOB_INFO_TYPE "\",\"type\":\"REPORT\","
+	  "\"definition\":\"d\"}",
+	    "info.@type",
+	    "must be \"" MODEL_OPERATION_INFO_TYPE
+	    "\", not \"" MODEL_JOB_INFO_TYPE "\"" },
+	{ "{\"@type\":\"x\",\"type\":\"REPORT\",\"definition\":\"d\"}",
+	    "info.@type",
+	    "must be \"" MODEL_OPERATION_INFO_TYPE "\", not \"x\"" },
+	{ "{\"@type\":7,\"type\":\"REPORT\",\"definition\":\"d\"}",
+	    "info.@type", "must be \"" MODEL_OPERATION_INFO_TYPE "\", not 7" },
+	{ "{" OP_AT ",\"definition\":\"d\"}", "info.type", "is required" },
+	{ "{" OP_AT ",\"type\":\"report\",\"definition\":\"d\"}", "info.type",
+	    "must be one of PUBLISH, REPLICATE, RECONCILE, REPORT, VALIDATE, "
+	    "DETECT, not \"report\"" },
+	{ "{" OP_AT ",\"type\":\"REPORT\\u0000\",\"definition\":\"d\"}",
+	    "info.type",
+	    "must be one of PUBLISH, REPLICATE, RECONCILE, REPORT, VALIDATE, "
+	    "DETECT, not a string" },
+	{ "{" OP_AT ",\"type\":3,\"definition\":\"d\"}", "info.type",
+	    "must be one of PUBLISH, REPLICATE, RECONCILE, REPORT, VALIDATE, "
+	    "DETECT, not 3" },
+	{ "{" OP_AT ",\"type\":\"REPORT\"}", "info.definition", "is required" },
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"a*\"}",
+	    "info.definition", "definition must not contain '*'" },
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"\"}",
+	    "info.definition", "definition must be 1 to 255 bytes of UTF-8" },
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"a\\u0001\"}",
+	    "info.definition",
+	    "definition must not contain control characters (U+0001 at byte "
+	    "1)" },
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":[\"d\"]}",
+	    "info.definition", "must be a string, not an array" },
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"d\",\"name\":\"n\"}",
+	    "info.name", "unknown field" },
+	{ "{\"typo\":1," OP_AT ",\"definition\":\"d\"}", "info.typo",
+	    "unknown field" },
+	{ "{" OP_AT ",\"type\":\"REPORT\",\"definition\":\"d\",\"backoff\":3}",
+	    "info.backoff", "must be an object, not 3" },
+	{ "{" OP_AT
+	  ",\"type\":\"REPORT\",\"definition\":\"d\",\"backoff\":{" BO_INIT
+	  "1000," BO_MIN "1000," BO_MAX "300000," BO_INC "2.5," BO_DEC "2}}",
+	    "info.backoff.delay_increase",
+	    "must be an integer from 1 to 2147483647, not 2.5" },
+	{ "{" OP_AT
+	  ",\"type\":\"REPORT\",\"definition\":\"d\",\"backoff\":null}",
+	    "info.backoff", "must be an object, not null" },
 };
 
 static void
@@ -774,7 +790,7 @@ static void
 test_model_operation_info_outputs(void **state)
 {
 	struct model_field_error fe;
-	struct backoff b = {0};
+	struct backoff b = { 0 };
 	const char *definition = NULL;
 	enum op_type type = OP_TYPE__MAX;
 	json_object *obj;
@@ -818,66 +834,69 @@ test_model_operation_info_outputs(void **state)
 #define JOB_MIN JOB_AT ",\"name\":\"eu\",\"roles\":[]"
 
 static const struct doc_case job_cases[] = {
-    {"{" JOB_MIN "}", NULL, NULL},
-    {"{" JOB_AT ",\"name\":\"eu-invoices\",\"roles\":[\"reporting\"],"
-     "\"parameters\":{\"source\":\"sales\",\"query\":\"select 1\"},"
-     "\"backoff\":" GOOD_BACKOFF ",\"timeout_in_millis\":60000}",
-        NULL, NULL},
-    {"{" JOB_MIN ",\"parameters\":{}}", NULL, NULL},
-    {"{" JOB_MIN ",\"timeout_in_millis\":2147483647}", NULL, NULL},
-    {"{\"name\":\"eu\",\"roles\":[]}", "info.@type", "is required"},
-    {"{\"@type\":\"" MODEL_OPERATION_INFO_TYPE "\",\"name\":\"eu\","
-     "\"roles\":[]}",
-        "info.@type",
-        "must be \"" MODEL_JOB_INFO_TYPE "\", not \"" MODEL_OPERATION_INFO_TYPE
-        "\""},
-    {"{" JOB_AT ",\"roles\":[]}", "info.name", "is required"},
-    {"{" JOB_AT ",\"name\":\"a*b\",\"roles\":[]}", "info.name",
-        "name must not contain '*'"},
-    {"{" JOB_AT ",\"name\":\"a\\u0085\",\"roles\":[]}", "info.name",
-        "name must not contain control characters (U+0085 at byte 1)"},
-    {"{" JOB_AT ",\"name\":1,\"roles\":[]}", "info.name",
-        "must be a string, not 1"},
-    {"{" JOB_AT ",\"name\":\"eu\"}", "info.roles", "is required"},
-    {"{" JOB_AT ",\"name\":\"eu\",\"roles\":\"a,b\"}", "info.roles",
-        "must be an array of strings, not \"a,b\""},
-    {"{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"b\",3]}", "info.roles[2]",
-        "must be a string, not 3"},
-    {"{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"b,c\"]}", "info.roles[1]",
-        "a role must not contain ',': roles are passed comma-separated"},
-    {"{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"\"]}", "info.roles[0]",
-        "a role must be 1 to 128 bytes of UTF-8"},
-    {"{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\\nb\"]}", "info.roles[0]",
-        "a role must not contain control characters (U+000A at byte 1)"},
-    {"{" JOB_MIN ",\"parameters\":[]}", "info.parameters",
-        "must be an object whose values are strings, not an array"},
-    {"{" JOB_MIN ",\"parameters\":{\"source\":1}}", "info.parameters.source",
-        "must be a string, not 1"},
-    {"{" JOB_MIN ",\"parameters\":{\"a\":\"b\",\"limit\":{}}}",
-        "info.parameters.limit", "must be a string, not an object"},
-    {"{" JOB_MIN ",\"parameters\":{\"\":\"x\"}}", "info.parameters",
-        "a parameter key must be 1 to 128 bytes of UTF-8"},
-    {"{" JOB_MIN ",\"parameters\":{\"a\\tb\":\"x\"}}", "info.parameters",
-        "a parameter key must not contain control characters (U+0009 at "
-        "byte 1)"},
-    {"{" JOB_MIN ",\"parameters\":{\"k\":\"a\\u0000b\"}}", "info.parameters.k",
-        "must not contain NUL characters (parameters are passed in the "
-        "environment)"},
-    {"{" JOB_MIN ",\"timeout_in_millis\":0}", "info.timeout_in_millis",
-        "must be an integer from 1 to 2147483647, not 0"},
-    {"{" JOB_MIN ",\"timeout_in_millis\":2147483648}", "info.timeout_in_millis",
-        "must be an integer from 1 to 2147483647, not 2147483648"},
-    {"{" JOB_MIN ",\"timeout_in_millis\":6e4}", "info.timeout_in_millis",
-        "must be an integer from 1 to 2147483647, not 6e4"},
-    {"{" JOB_MIN ",\"backoff\":{" BO_INIT "1000," BO_MIN "1000," BO_MAX
-     "300000," BO_INC "2," BO_DEC "2,\"jitter\":1}}",
-        "info.backoff.jitter", "unknown field"},
-    {"{" JOB_MIN ",\"backoff\":{" BO_INIT "1," BO_MIN "1000," BO_REST "}}",
-        "info.backoff.initial_delay_in_millis",
-        "must be from minimum_delay_in_millis (1000) to "
-        "maximum_delay_in_millis (300000), not 1"},
-    {"{" JOB_MIN ",\"type\":\"REPORT\"}", "info.type", "unknown field"},
-    {"{" JOB_MIN ",\"timeout\":5}", "info.timeout", "unknown field"},
+	{ "{" JOB_MIN "}", NULL, NULL },
+	{ "{" JOB_AT ",\"name\":\"eu-invoices\",\"roles\":[\"reporting\"],"
+	  "\"parameters\":{\"source\":\"sales\",\"query\":\"select 1\"},"
+	  "\"backoff\":" GOOD_BACKOFF ",\"timeout_in_millis\":60000}",
+	    NULL, NULL },
+	{ "{" JOB_MIN ",\"parameters\":{}}", NULL, NULL },
+	{ "{" JOB_MIN ",\"timeout_in_millis\":2147483647}", NULL, NULL },
+	{ "{\"name\":\"eu\",\"roles\":[]}", "info.@type", "is required" },
+	{ "{\"@type\":\"" MODEL_OPERATION_INFO_TYPE "\",\"name\":\"eu\","
+	  "\"roles\":[]}",
+	    "info.@type",
+	    "must be \"" MODEL_JOB_INFO_TYPE
+	    "\", not \"" MODEL_OPERATION_INFO_TYPE "\"" },
+	{ "{" JOB_AT ",\"roles\":[]}", "info.name", "is required" },
+	{ "{" JOB_AT ",\"name\":\"a*b\",\"roles\":[]}", "info.name",
+	    "name must not contain '*'" },
+	{ "{" JOB_AT ",\"name\":\"a\\u0085\",\"roles\":[]}", "info.name",
+	    "name must not contain control characters (U+0085 at byte 1)" },
+	{ "{" JOB_AT ",\"name\":1,\"roles\":[]}", "info.name",
+	    "must be a string, not 1" },
+	{ "{" JOB_AT ",\"name\":\"eu\"}", "info.roles", "is required" },
+	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":\"a,b\"}", "info.roles",
+	    "must be an array of strings, not \"a,b\"" },
+	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"b\",3]}",
+	    "info.roles[2]", "must be a string, not 3" },
+	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"b,c\"]}",
+	    "info.roles[1]",
+	    "a role must not contain ',': roles are passed comma-separated" },
+	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"\"]}", "info.roles[0]",
+	    "a role must be 1 to 128 bytes of UTF-8" },
+	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\\nb\"]}", "info.roles[0]",
+	    "a role must not contain control characters (U+000A at byte 1)" },
+	{ "{" JOB_MIN ",\"parameters\":[]}", "info.parameters",
+	    "must be an object whose values are strings, not an array" },
+	{ "{" JOB_MIN ",\"parameters\":{\"source\":1}}",
+	    "info.parameters.source", "must be a string, not 1" },
+	{ "{" JOB_MIN ",\"parameters\":{\"a\":\"b\",\"limit\":{}}}",
+	    "info.parameters.limit", "must be a string, not an object" },
+	{ "{" JOB_MIN ",\"parameters\":{\"\":\"x\"}}", "info.parameters",
+	    "a parameter key must be 1 to 128 bytes of UTF-8" },
+	{ "{" JOB_MIN ",\"parameters\":{\"a\\tb\":\"x\"}}", "info.parameters",
+	    "a parameter key must not contain control characters (U+0009 at "
+	    "byte 1)" },
+	{ "{" JOB_MIN ",\"parameters\":{\"k\":\"a\\u0000b\"}}",
+	    "info.parameters.k",
+	    "must not contain NUL characters (parameters are passed in the "
+	    "environment)" },
+	{ "{" JOB_MIN ",\"timeout_in_millis\":0}", "info.timeout_in_millis",
+	    "must be an integer from 1 to 2147483647, not 0" },
+	{ "{" JOB_MIN ",\"timeout_in_millis\":2147483648}",
+	    "info.timeout_in_millis",
+	    "must be an integer from 1 to 2147483647, not 2147483648" },
+	{ "{" JOB_MIN ",\"timeout_in_millis\":6e4}", "info.timeout_in_millis",
+	    "must be an integer from 1 to 2147483647, not 6e4" },
+	{ "{" JOB_MIN ",\"backoff\":{" BO_INIT "1000," BO_MIN "1000," BO_MAX
+	  "300000," BO_INC "2," BO_DEC "2,\"jitter\":1}}",
+	    "info.backoff.jitter", "unknown field" },
+	{ "{" JOB_MIN ",\"backoff\":{" BO_INIT "1," BO_MIN "1000," BO_REST "}}",
+	    "info.backoff.initial_delay_in_millis",
+	    "must be from minimum_delay_in_millis (1000) to "
+	    "maximum_delay_in_millis (300000), not 1" },
+	{ "{" JOB_MIN ",\"type\":\"REPORT\"}", "info.type", "unknown field" },
+	{ "{" JOB_MIN ",\"timeout\":5}", "info.timeout", "unknown field" },
 };
 
 static void
@@ -907,7 +926,7 @@ static void
 test_model_job_info_outputs(void **state)
 {
 	struct model_field_error fe;
-	struct backoff b = {0};
+	struct backoff b = { 0 };
 	const char *name = NULL;
 	json_object *obj;
 	int64_t timeout = -1;
@@ -1047,29 +1066,29 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_lookup),
-	    cmocka_unit_test(test_model_time_format_and_parse),
-	    cmocka_unit_test(test_model_time_round_trip),
-	    cmocka_unit_test(test_model_time_format_clamps),
-	    cmocka_unit_test(test_model_time_parse_short_forms),
-	    cmocka_unit_test(test_model_time_parse_rejects),
-	    cmocka_unit_test(test_model_now_ms),
-	    cmocka_unit_test(test_model_identifier_table),
-	    cmocka_unit_test(test_model_identifier_length),
-	    cmocka_unit_test(test_model_parse_json_accepts),
-	    cmocka_unit_test(test_model_parse_json_rejects),
-	    cmocka_unit_test(test_model_parse_json_invalid_bytes),
-	    cmocka_unit_test(test_model_parse_json_depth),
-	    cmocka_unit_test(test_model_parse_json_many_keys),
-	    cmocka_unit_test(test_model_backoff_from_json),
-	    cmocka_unit_test(test_model_backoff_not_object),
-	    cmocka_unit_test(test_model_backoff_json_round_trip),
-	    cmocka_unit_test(test_model_operation_info_check),
-	    cmocka_unit_test(test_model_operation_info_outputs),
-	    cmocka_unit_test(test_model_job_info_check),
-	    cmocka_unit_test(test_model_job_info_outputs),
-	    cmocka_unit_test(test_model_job_info_limits),
-	    cmocka_unit_test(test_model_field_error_truncation),
+		cmocka_unit_test(test_model_lookup),
+		cmocka_unit_test(test_model_time_format_and_parse),
+		cmocka_unit_test(test_model_time_round_trip),
+		cmocka_unit_test(test_model_time_format_clamps),
+		cmocka_unit_test(test_model_time_parse_short_forms),
+		cmocka_unit_test(test_model_time_parse_rejects),
+		cmocka_unit_test(test_model_now_ms),
+		cmocka_unit_test(test_model_identifier_table),
+		cmocka_unit_test(test_model_identifier_length),
+		cmocka_unit_test(test_model_parse_json_accepts),
+		cmocka_unit_test(test_model_parse_json_rejects),
+		cmocka_unit_test(test_model_parse_json_invalid_bytes),
+		cmocka_unit_test(test_model_parse_json_depth),
+		cmocka_unit_test(test_model_parse_json_many_keys),
+		cmocka_unit_test(test_model_backoff_from_json),
+		cmocka_unit_test(test_model_backoff_not_object),
+		cmocka_unit_test(test_model_backoff_json_round_trip),
+		cmocka_unit_test(test_model_operation_info_check),
+		cmocka_unit_test(test_model_operation_info_outputs),
+		cmocka_unit_test(test_model_job_info_check),
+		cmocka_unit_test(test_model_job_info_outputs),
+		cmocka_unit_test(test_model_job_info_limits),
+		cmocka_unit_test(test_model_field_error_truncation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

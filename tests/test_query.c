@@ -17,30 +17,29 @@
 
 #include "query.h"
 
-static const char *const statuses[] = {"EXECUTING", "PAUSED", "STOPPED"};
+static const char *const statuses[] = { "EXECUTING", "PAUSED", "STOPPED" };
 
 /* Membership openings as the store's job list uses them, over JSON here
  * so that the tests need no trigger-kept tables. */
-#define ROLES_SQL                                                           \
+#define ROLES_SQL                                                              \
 	"EXISTS (SELECT 1 FROM json_each(j.info, '$.roles') WHERE value"
-#define PARAM_SQL                                                           \
+#define PARAM_SQL                                                              \
 	"EXISTS (SELECT 1 FROM json_each(j.info, '$.parameters') WHERE key = " \
 	"? AND value"
 
 /* Resembles the jobs list: j is the job, o its operation. */
 static const struct query_field job_fields[] = {
-    {"id", "j.id", QUERY_INTEGER, 1, NULL, 0},
-    {"status", "j.status", QUERY_TEXT, 1, statuses, 3},
-    {"info.name", "j.name", QUERY_TEXT, 1, NULL, 0},
-    {"created_at", "j.created_at", QUERY_TIME, 1, NULL, 0},
-    {"info.roles", ROLES_SQL, QUERY_ROLES, 0, NULL, 0},
-    {"info.parameters", PARAM_SQL, QUERY_PARAMETERS, 0, NULL, 0},
-    {"operation.info.type", "o.type", QUERY_TEXT, 1, NULL, 0},
+	{ "id", "j.id", QUERY_INTEGER, 1, NULL, 0 },
+	{ "status", "j.status", QUERY_TEXT, 1, statuses, 3 },
+	{ "info.name", "j.name", QUERY_TEXT, 1, NULL, 0 },
+	{ "created_at", "j.created_at", QUERY_TIME, 1, NULL, 0 },
+	{ "info.roles", ROLES_SQL, QUERY_ROLES, 0, NULL, 0 },
+	{ "info.parameters", PARAM_SQL, QUERY_PARAMETERS, 0, NULL, 0 },
+	{ "operation.info.type", "o.type", QUERY_TEXT, 1, NULL, 0 },
 };
 
-static const struct query_spec spec = {
-    job_fields, sizeof(job_fields) / sizeof(job_fields[0]), "j.id"};
-
+static const struct query_spec spec = { job_fields,
+	sizeof(job_fields) / sizeof(job_fields[0]), "j.id" };
 
 /* Formats q's binds as "1 'text' ..." for comparison. */
 static void
@@ -223,18 +222,12 @@ static void
 test_query_roles(void **state)
 {
 	(void)state;
-	check_filter(
-	    "info.roles==admin", ROLES_SQL " = ?)", "'admin'");
-	check_filter(
-	    "info.roles!=admin", "NOT " ROLES_SQL " = ?)", "'admin'");
-	check_filter(
-	    "info.roles==ad*", ROLES_SQL " GLOB ?)", "'ad*'");
-	check_filter(
-	    "info.roles!=ad*", "NOT " ROLES_SQL " GLOB ?)", "'ad*'");
-	check_filter("info.roles=in=(a,b)", ROLES_SQL " IN (?,?))",
-	    "'a' 'b'");
-	check_filter(
-	    "info.roles=out=(a)", "NOT " ROLES_SQL " IN (?))", "'a'");
+	check_filter("info.roles==admin", ROLES_SQL " = ?)", "'admin'");
+	check_filter("info.roles!=admin", "NOT " ROLES_SQL " = ?)", "'admin'");
+	check_filter("info.roles==ad*", ROLES_SQL " GLOB ?)", "'ad*'");
+	check_filter("info.roles!=ad*", "NOT " ROLES_SQL " GLOB ?)", "'ad*'");
+	check_filter("info.roles=in=(a,b)", ROLES_SQL " IN (?,?))", "'a' 'b'");
+	check_filter("info.roles=out=(a)", "NOT " ROLES_SQL " IN (?))", "'a'");
 	check_filter_error("info.roles=lt=x",
 	    "filter: info.roles supports only ==, !=, =in=, =out=, at "
 	    "position 1");
@@ -248,18 +241,18 @@ test_query_parameters(void **state)
 	(void)state;
 	check_filter(
 	    "info.parameters.source==s3", PARAM_SQL " = ?)", "'source' 's3'");
-	check_filter(
-	    "info.parameters.source==s*", PARAM_SQL " GLOB ?)", "'source' 's*'");
+	check_filter("info.parameters.source==s*", PARAM_SQL " GLOB ?)",
+	    "'source' 's*'");
 	check_filter(
 	    "info.parameters.source>a", PARAM_SQL " > ?)", "'source' 'a'");
 	check_filter("info.parameters.source=in=(a,b)", PARAM_SQL " IN (?,?))",
 	    "'source' 'a' 'b'");
 
 	/* Negations match jobs without the key, whose subquery is NULL. */
-	check_filter("info.parameters.source!=s3",
-	    "NOT " PARAM_SQL " = ?)", "'source' 's3'");
-	check_filter("info.parameters.source!=s*",
-	    "NOT " PARAM_SQL " GLOB ?)", "'source' 's*'");
+	check_filter("info.parameters.source!=s3", "NOT " PARAM_SQL " = ?)",
+	    "'source' 's3'");
+	check_filter("info.parameters.source!=s*", "NOT " PARAM_SQL " GLOB ?)",
+	    "'source' 's*'");
 	check_filter("info.parameters.source=out=(a)",
 	    "NOT " PARAM_SQL " IN (?))", "'source' 'a'");
 
@@ -585,8 +578,9 @@ test_query_page_valid(void **state)
 static void
 test_query_page_invalid(void **state)
 {
-	static const char *const bad[] = {"0", "-1", "+1", "1x", "", " 1", "1 ",
-	    "1.0", "0x10", "99999999999999999999999", "18446744073709551617"};
+	static const char *const bad[] = { "0", "-1", "+1", "1x", "", " 1",
+		"1 ", "1.0", "0x10", "99999999999999999999999",
+		"18446744073709551617" };
 	size_t i;
 
 	(void)state;
@@ -635,8 +629,8 @@ test_query_sort_valid(void **state)
 static void
 test_query_sort_invalid(void **state)
 {
-	static const char *const empty[] = {
-	    "", "-", "id,", ",id", "id,,status", "id,-"};
+	static const char *const empty[] = { "", "-", "id,", ",id",
+		"id,,status", "id,-" };
 	size_t i;
 
 	(void)state;
@@ -843,43 +837,43 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_query_defaults),
-	    cmocka_unit_test(test_query_integer_operators),
-	    cmocka_unit_test(test_query_integer_errors),
-	    cmocka_unit_test(test_query_text_operators),
-	    cmocka_unit_test(test_query_text_wildcards),
-	    cmocka_unit_test(test_query_enum),
-	    cmocka_unit_test(test_query_time),
-	    cmocka_unit_test(test_query_roles),
-	    cmocka_unit_test(test_query_parameters),
-	    cmocka_unit_test(test_query_parameter_errors),
-	    cmocka_unit_test(test_query_parameter_key_length),
-	    cmocka_unit_test(test_query_precedence),
-	    cmocka_unit_test(test_query_keywords),
-	    cmocka_unit_test(test_query_quoting),
-	    cmocka_unit_test(test_query_syntax_errors),
-	    cmocka_unit_test(test_query_unknown_field),
-	    cmocka_unit_test(test_query_sql_injection),
-	    cmocka_unit_test(test_query_bound_depth),
-	    cmocka_unit_test(test_query_bound_terms),
-	    cmocka_unit_test(test_query_bound_values),
-	    cmocka_unit_test(test_query_bound_length),
-	    cmocka_unit_test(test_query_page_valid),
-	    cmocka_unit_test(test_query_page_invalid),
-	    cmocka_unit_test(test_query_sort_valid),
-	    cmocka_unit_test(test_query_sort_invalid),
-	    cmocka_unit_test_setup_teardown(
-	        test_query_run_roles, db_setup, db_teardown),
-	    cmocka_unit_test_setup_teardown(
-	        test_query_run_parameters, db_setup, db_teardown),
-	    cmocka_unit_test_setup_teardown(
-	        test_query_run_text, db_setup, db_teardown),
-	    cmocka_unit_test_setup_teardown(
-	        test_query_run_integer_and_time, db_setup, db_teardown),
-	    cmocka_unit_test_setup_teardown(
-	        test_query_run_sort, db_setup, db_teardown),
-	    cmocka_unit_test_setup_teardown(
-	        test_query_bind_failure, db_setup, db_teardown),
+		cmocka_unit_test(test_query_defaults),
+		cmocka_unit_test(test_query_integer_operators),
+		cmocka_unit_test(test_query_integer_errors),
+		cmocka_unit_test(test_query_text_operators),
+		cmocka_unit_test(test_query_text_wildcards),
+		cmocka_unit_test(test_query_enum),
+		cmocka_unit_test(test_query_time),
+		cmocka_unit_test(test_query_roles),
+		cmocka_unit_test(test_query_parameters),
+		cmocka_unit_test(test_query_parameter_errors),
+		cmocka_unit_test(test_query_parameter_key_length),
+		cmocka_unit_test(test_query_precedence),
+		cmocka_unit_test(test_query_keywords),
+		cmocka_unit_test(test_query_quoting),
+		cmocka_unit_test(test_query_syntax_errors),
+		cmocka_unit_test(test_query_unknown_field),
+		cmocka_unit_test(test_query_sql_injection),
+		cmocka_unit_test(test_query_bound_depth),
+		cmocka_unit_test(test_query_bound_terms),
+		cmocka_unit_test(test_query_bound_values),
+		cmocka_unit_test(test_query_bound_length),
+		cmocka_unit_test(test_query_page_valid),
+		cmocka_unit_test(test_query_page_invalid),
+		cmocka_unit_test(test_query_sort_valid),
+		cmocka_unit_test(test_query_sort_invalid),
+		cmocka_unit_test_setup_teardown(
+		    test_query_run_roles, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_query_run_parameters, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_query_run_text, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_query_run_integer_and_time, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_query_run_sort, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_query_bind_failure, db_setup, db_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

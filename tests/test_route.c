@@ -22,7 +22,7 @@ check_route(const char *path, enum route_kind kind, const char *t,
 {
 	struct route r;
 	char detail[256] = "";
-	const char *want[3] = {t, d, n};
+	const char *want[3] = { t, d, n };
 	int i;
 
 	assert_int_equal(route_match(path, &r, detail, sizeof detail), ERR_OK);
@@ -269,11 +269,11 @@ static void
 test_route_allows(void **state)
 {
 	static const char *const expect[ROUTE__MAX] = {
-	    [ROUTE_OPERATIONS] = "yyy---",
-	    [ROUTE_OPERATION] = "yyy-y-",
-	    [ROUTE_JOBS] = "yy----",
-	    [ROUTE_JOB] = "yy-yy-",
-	    [ROUTE_EXECUTIONS] = "yy----",
+		[ROUTE_OPERATIONS] = "yyy---",
+		[ROUTE_OPERATION] = "yyy-y-",
+		[ROUTE_JOBS] = "yy----",
+		[ROUTE_JOB] = "yy-yy-",
+		[ROUTE_EXECUTIONS] = "yy----",
 	};
 	int k, m;
 
@@ -308,8 +308,8 @@ test_route_allow_header(void **state)
 static void
 test_route_allow_header_consistent(void **state)
 {
-	static const char *const names[HTTP_OTHER] = {
-	    "GET", "HEAD", "PUT", "POST", "DELETE"};
+	static const char *const names[HTTP_OTHER] = { "GET", "HEAD", "PUT",
+		"POST", "DELETE" };
 	int k, m;
 
 	(void)state;
@@ -328,24 +328,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_route_base_path),
-	    cmocka_unit_test(test_route_mount_prefix),
-	    cmocka_unit_test(test_route_kinds),
-	    cmocka_unit_test(test_route_any_type_text),
-	    cmocka_unit_test(test_route_trailing_slash),
-	    cmocka_unit_test(test_route_outside_api),
-	    cmocka_unit_test(test_route_four_segments),
-	    cmocka_unit_test(test_route_decodes_slash),
-	    cmocka_unit_test(test_route_wildcards),
-	    cmocka_unit_test(test_route_star_escape_rejected),
-	    cmocka_unit_test(test_route_bad_escapes),
-	    cmocka_unit_test(test_route_control_chars),
-	    cmocka_unit_test(test_route_empty_segment),
-	    cmocka_unit_test(test_route_segment_length),
-	    cmocka_unit_test(test_route_null_detail),
-	    cmocka_unit_test(test_route_allows),
-	    cmocka_unit_test(test_route_allow_header),
-	    cmocka_unit_test(test_route_allow_header_consistent),
+		cmocka_unit_test(test_route_base_path),
+		cmocka_unit_test(test_route_mount_prefix),
+		cmocka_unit_test(test_route_kinds),
+		cmocka_unit_test(test_route_any_type_text),
+		cmocka_unit_test(test_route_trailing_slash),
+		cmocka_unit_test(test_route_outside_api),
+		cmocka_unit_test(test_route_four_segments),
+		cmocka_unit_test(test_route_decodes_slash),
+		cmocka_unit_test(test_route_wildcards),
+		cmocka_unit_test(test_route_star_escape_rejected),
+		cmocka_unit_test(test_route_bad_escapes),
+		cmocka_unit_test(test_route_control_chars),
+		cmocka_unit_test(test_route_empty_segment),
+		cmocka_unit_test(test_route_segment_length),
+		cmocka_unit_test(test_route_null_detail),
+		cmocka_unit_test(test_route_allows),
+		cmocka_unit_test(test_route_allow_header),
+		cmocka_unit_test(test_route_allow_header_consistent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
