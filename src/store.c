@@ -304,28 +304,41 @@ store_list_count(struct db *db, const struct query *q, const char *from_where,
 	return e;
 }
 
+/*
+ * Reads the page into data, asking for one row more than the page holds:
+ * *more tells whether rows follow it, so that the last page (or the only
+ * one) knows the total without a count.
+ */
 static enum err
 store_list_rows(struct db *db, const struct query *q, const char *columns,
     const char *from_where, const char *const *base, int nbase,
-    store_elem_fn *elem, json_object *data, char *detail, size_t len)
+    store_elem_fn *elem, json_object *data, int *more, char *detail, size_t len)
 {
 	struct store_memo memo = { 0, NULL };
 	sqlite3_stmt *st = NULL;
 	enum err e;
 	int rc, next;
 
+	*more = 0;
 	e = store_list_prepare(db, q, columns, from_where, 1, &st, detail, len);
 	if (e != ERR_OK)
 		return e;
 	next = store_list_bind(st, base, nbase, q);
-	if (next < 0 || sqlite3_bind_int64(st, next, q->page_size) ||
+	if (next < 0 || sqlite3_bind_int64(st, next, q->page_size + 1) ||
 	    sqlite3_bind_int64(
 	        st, next + 1, (q->page_number - 1) * q->page_size)) {
 		sqlite3_reset(st);
 		return db_fail(db, SQLITE_ERROR, "list_bind", detail, len);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_object *item = elem(st, 0, &memo);
+		json_object *item;
+
+		if ((int64_t)json_object_array_length(data) == q->page_size) {
+			*more = 1;
+			rc = SQLITE_DONE;
+			break;
+		}
+		item = elem(st, 0, &memo);
 
 		if (item == NULL || json_object_array_add(data, item) != 0) {
 			json_object_put(item);
@@ -367,16 +380,16 @@ store_list(struct db *db, const struct query_spec *spec, const char *columns,
 {
 	struct query q;
 	json_object *out = NULL, *data = NULL;
-	int64_t total = 0;
+	int64_t total = 0, got;
 	enum err e;
-	int ok = 1;
+	int ok = 1, more;
 
 	e = query_compile(&q, spec, filter4[0], filter4[1], filter4[2],
 	    filter4[3], detail, len);
 	if (e != ERR_OK)
 		return e;
 
-	/* Both reads see one snapshot, so the count matches the rows. */
+	/* The rows and the count see one snapshot, so they agree. */
 	e = db_begin_read(db, detail, len);
 	if (e != ERR_OK)
 		goto out;
@@ -385,11 +398,20 @@ store_list(struct db *db, const struct query_spec *spec, const char *columns,
 		e = err_set(detail, len, ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	e = store_list_count(
-	    db, &q, from_where, base_binds, nbase, &total, detail, len);
-	if (e == ERR_OK)
-		e = store_list_rows(db, &q, columns, from_where, base_binds,
-		    nbase, elem, data, detail, len);
+	e = store_list_rows(db, &q, columns, from_where, base_binds, nbase,
+	    elem, data, &more, detail, len);
+	if (e != ERR_OK)
+		goto out;
+
+	/* A page with rows and none after it ends the list: its position
+	 * gives the total.  Otherwise (rows follow, or a page past the end)
+	 * count them. */
+	got = (int64_t)json_object_array_length(data);
+	if (!more && (got > 0 || q.page_number == 1))
+		total = (q.page_number - 1) * q.page_size + got;
+	else
+		e = store_list_count(
+		    db, &q, from_where, base_binds, nbase, &total, detail, len);
 	if (e != ERR_OK)
 		goto out;
 

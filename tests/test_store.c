@@ -1198,6 +1198,48 @@ test_store_job_update_uses_index(void **state)
 	    0);
 }
 
+/* One page of a list: its row count and the total it reports. */
+static void
+page_of(struct fixture *fx, const char *number, const char *size,
+    int64_t want_rows, int64_t want_total)
+{
+	struct store_address a = { "REPORT", "d", NULL };
+	const char *filter4[4] = { NULL, NULL, number, size };
+	json_object *page = NULL;
+
+	assert_int_equal(store_job_list(&fx->db, &a, filter4, &page, fx->detail,
+	                     sizeof fx->detail),
+	    ERR_OK);
+	assert_int_equal(
+	    json_object_array_length(get_obj(page, "data")), want_rows);
+	assert_int_equal(
+	    get_int(get_obj(page, "page"), "total_elements"), want_total);
+	json_object_put(page);
+}
+
+/* The last page takes its total from its own rows and the others from a
+ * count; every page must report the same total either way. */
+static void
+test_store_list_totals(void **state)
+{
+	struct fixture *fx = *state;
+	char name[16];
+	int i;
+
+	op_make(fx, "REPORT", "d", NULL);
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof name, "j%d", i);
+		job_make(fx, "REPORT", "d", name, NULL);
+	}
+	page_of(fx, "1", "5", 5, 5); /* exactly full, nothing after */
+	page_of(fx, "1", "4", 4, 5); /* rows follow: counted */
+	page_of(fx, "2", "4", 1, 5); /* the last, partial page */
+	page_of(fx, "3", "2", 1, 5);
+	page_of(fx, "4", "2", 0, 5); /* past the end: counted */
+	page_of(fx, "2", "5", 0, 5);
+	page_of(fx, "1", "20", 5, 5);
+}
+
 int
 main(void)
 {
@@ -1230,6 +1272,7 @@ main(void)
 		T(test_store_address_where),
 		T(test_store_unvalidated_info),
 		T(test_store_job_update_uses_index),
+		T(test_store_list_totals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
