@@ -98,8 +98,14 @@ int sched_store_check(struct sched_store *s, int64_t id, const char *owner,
 int sched_store_renew(struct sched_store *s, const char *owner, int64_t expires,
     const int64_t *ids, int n, int *held);
 
-/* Up to max STARTED executions whose lease expired before now. */
-int sched_store_expired(struct sched_store *s, int64_t now,
+/*
+ * Up to max STARTED executions of other schedulers whose lease expired
+ * before now.  A scheduler's own runs are never taken for dead: their
+ * leases are renew's business, and a stall or a clock step must not
+ * close a run whose child is still going (the job could then start a
+ * second, overlapping run).
+ */
+int sched_store_expired(struct sched_store *s, const char *owner, int64_t now,
     struct sched_exec *out, int max, int *n);
 
 /*

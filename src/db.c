@@ -20,12 +20,17 @@ static const char *const db_sql[DB_STMT__MAX] = {
 	[DB_OPERATION_DELETE] = "DELETE FROM operation WHERE id = ?",
 	[DB_OPERATION_HAS_JOBS] = "SELECT EXISTS (SELECT 1 FROM job "
 	                          "WHERE operation_id = ?)",
+	/* A job that inherits the backoff shows it in its info, so a new
+	 * one is a change of that info: a new revision. */
 	[DB_OPERATION_CLAMP_JOBS] = "UPDATE job SET current_delay_ms = "
 	                            "max(?1, min(?2, current_delay_ms)), "
 	                            "info = json_set(info, '$.backoff', "
-	                            "json(?4)) "
+	                            "json(?4)), revision = revision + 1, "
+	                            "updated_at = ?5 "
 	                            "WHERE operation_id = ?3 AND "
-	                            "own_backoff = 0",
+	                            "own_backoff = 0 AND "
+	                            "json_extract(info, '$.backoff') "
+	                            "IS NOT json(?4)",
 	[DB_JOB_GET] = "SELECT " DB_JOB_COLUMNS " FROM job j "
 	               "JOIN operation o ON o.id = j.operation_id "
 	               "WHERE o.type = ? AND o.definition = ? AND j.name = ?",

@@ -259,7 +259,9 @@ xjob_authorize(void *arg, int action, const char *a1, const char *a2,
 	case SQLITE_PRAGMA:
 		return a2 == NULL ? SQLITE_OK : SQLITE_DENY;
 	case SQLITE_FUNCTION:
-		return a2 != NULL && strcmp(a2, "load_extension") == 0
+		/* fts3_tokenizer() reads and writes raw pointers. */
+		return a2 != NULL && (strcmp(a2, "load_extension") == 0 ||
+		                         strcmp(a2, "fts3_tokenizer") == 0)
 		           ? SQLITE_DENY
 		           : SQLITE_OK;
 	default:
@@ -279,7 +281,9 @@ xjob_harden(sqlite3 *db, int64_t busy_ms)
 	    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, on, NULL) !=
 	        SQLITE_OK ||
 	    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, off, NULL) !=
-	        SQLITE_OK)
+	        SQLITE_OK ||
+	    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, off,
+	        NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
 	if (sqlite3_busy_timeout(db, (int)busy_ms) != SQLITE_OK ||
@@ -289,11 +293,33 @@ xjob_harden(sqlite3 *db, int64_t busy_ms)
 	return sqlite3_set_authorizer(db, xjob_authorize, NULL);
 }
 
+/*
+ * The scheduler forked this process with its own connection to the
+ * ledgerops database open; SQLite cannot safely use that file again in
+ * the child, so a source that is that file is refused up front rather
+ * than left to fail with a locking error after the busy timeout.
+ */
+static int
+xjob_is_own_database(const struct xjob *j, const struct conf_place *src)
+{
+	struct stat a, b;
+
+	return j->in->conf->db_path != NULL && stat(src->path, &a) == 0 &&
+	       stat(j->in->conf->db_path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 int
 xjob_open(struct xjob *j, const struct conf_place *src, sqlite3 **db)
 {
 	int rc;
 
+	*db = NULL;
+	if (xjob_is_own_database(j, src))
+		return xjob_fail(j, XS_REFUSED,
+		    "source \"%s\" is the ledgerops database itself; "
+		    "report on a copy (REPLICATE/sqlite-backup makes one)",
+		    src->name);
 	rc = sqlite3_open_v2(src->path, db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
 		xjob_fail(j, XS_SQL_ERROR, "source \"%s\": cannot open: %s",

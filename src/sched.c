@@ -367,8 +367,8 @@ sched_recover(struct sched *s)
 	char *address;
 	int n = 0, i;
 
-	if (sched_store_expired(
-	        &s->store, model_now_ms(), x, SCHED_EXPIRED_BATCH, &n) != 0)
+	if (sched_store_expired(&s->store, s->owner, model_now_ms(), x,
+	        SCHED_EXPIRED_BATCH, &n) != 0)
 		n = 0;
 	for (i = 0; i < n; i++) {
 		address =

@@ -43,7 +43,8 @@ static const char *const sched_sql[SCHED_STMT__MAX] = {
 	    "e.started_at, o.type, o.definition, j.name "
 	    "FROM execution e JOIN job j ON j.id = e.job_id "
 	    "JOIN operation o ON o.id = j.operation_id "
-	    "WHERE e.status = 'STARTED' AND e.lease_expires_at < ?1 LIMIT ?2",
+	    "WHERE e.status = 'STARTED' AND e.lease_expires_at < ?1 "
+	    "AND e.lease_owner IS NOT ?3 LIMIT ?2",
 	[SCHED_EXEC_FINISH] =
 	    "UPDATE execution SET status = ?1, response_code = ?2, "
 	    "result = ?3, stopped_at = ?4, updated_at = ?4, "
@@ -330,15 +331,16 @@ sched_store_renew(struct sched_store *s, const char *owner, int64_t expires,
 }
 
 int
-sched_store_expired(
-    struct sched_store *s, int64_t now, struct sched_exec *out, int max, int *n)
+sched_store_expired(struct sched_store *s, const char *owner, int64_t now,
+    struct sched_exec *out, int max, int *n)
 {
 	sqlite3_stmt *st = sched_stmt(s, SCHED_EXPIRED);
 	struct sched_exec *x;
 	int rc;
 
 	*n = 0;
-	if (sqlite3_bind_int64(st, 1, now) || sqlite3_bind_int(st, 2, max))
+	if (sqlite3_bind_int64(st, 1, now) || sqlite3_bind_int(st, 2, max) ||
+	    sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC))
 		return sched_store_fail(s, SQLITE_ERROR, "expired_bind");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		x = &out[(*n)++];

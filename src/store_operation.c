@@ -131,7 +131,8 @@ store_operation_update(struct db *db, int64_t id, const char *info,
 	    sqlite3_bind_int64(clamp, 1, b->minimum_ms) ||
 	    sqlite3_bind_int64(clamp, 2, b->maximum_ms) ||
 	    sqlite3_bind_int64(clamp, 3, id) ||
-	    sqlite3_bind_text(clamp, 4, backoff_text, -1, SQLITE_STATIC)) {
+	    sqlite3_bind_text(clamp, 4, backoff_text, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(clamp, 5, model_now_ms())) {
 		db_reset_all(db);
 		return db_fail(db, SQLITE_ERROR, "bind", detail, len);
 	}

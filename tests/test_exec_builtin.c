@@ -305,6 +305,9 @@ static const struct {
 	{ "BEGIN", XS_REFUSED },
 	{ "  -- nothing", XS_REFUSED },
 	{ "SELECT load_extension('x')", XS_REFUSED },
+	/* Reads, then overwrites, a pointer inside SQLite. */
+	{ "SELECT fts3_tokenizer('simple')", XS_REFUSED },
+	{ "SELECT fts3_tokenizer('simple', x'4141414141414141')", XS_REFUSED },
 	{ "SELEC 1", XS_SQL_ERROR },
 };
 
@@ -595,6 +598,26 @@ test_exec_builtin_validate(void **state)
 	json_object_put(res);
 }
 
+/* The scheduler forks built-ins with its own connection to its database
+ * open, and SQLite cannot use that file again in the child: a job naming
+ * it as a source is refused with a reason, not left to a locking error. */
+static void
+test_exec_builtin_own_database_refused(void **state)
+{
+	json_object *res;
+	int st;
+
+	(void)state;
+	fx.conf.db_path = fx.db;
+	res = run(exec_report_sql,
+	    "{\"source\": \"books\", \"query\": \"SELECT 1\"}", "[\"audit\"]",
+	    &st);
+	fx.conf.db_path = NULL;
+	assert_int_equal(st, XS_REFUSED);
+	assert_non_null(strstr(get_str(res, "error"), "ledgerops database"));
+	json_object_put(res);
+}
+
 int
 main(void)
 {
@@ -604,6 +627,7 @@ main(void)
 		cmocka_unit_test(test_exec_builtin_report_rows),
 		cmocka_unit_test(test_exec_builtin_report_csv),
 		cmocka_unit_test(test_exec_builtin_report_refused),
+		cmocka_unit_test(test_exec_builtin_own_database_refused),
 		cmocka_unit_test(test_exec_builtin_report_bad),
 		cmocka_unit_test(test_exec_builtin_report_output_limit),
 		cmocka_unit_test(test_exec_builtin_reconcile),

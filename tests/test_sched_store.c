@@ -182,9 +182,17 @@ test_sched_store_lease_expiry(void **state)
 	assert_int_equal(
 	    sched_store_renew(&f->st[0], "a", 1500, &id, 1, &held), 0);
 	assert_true(held);
-	assert_int_equal(sched_store_expired(&f->st[1], 1400, e, 4, &n), 0);
+	assert_int_equal(
+	    sched_store_expired(&f->st[1], "b", 1400, e, 4, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(sched_store_expired(&f->st[1], 1600, e, 4, &n), 0);
+
+	/* Its own runs are never the owner's to abandon, however late. */
+	assert_int_equal(
+	    sched_store_expired(&f->st[0], "a", 1600, e, 4, &n), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(
+	    sched_store_expired(&f->st[1], "b", 1600, e, 4, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(e[0].id, id);
 	o.stopped_at = 1600;

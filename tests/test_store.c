@@ -503,6 +503,18 @@ test_store_operation_backoff_clamps_jobs(void **state)
 	                     "name = 'own'"),
 	    200000);
 
+	/* The inheriting job's info changed with it: a new revision; the
+	 * same backoff again changes nothing. */
+	assert_int_equal(sql_int(&fx->db, "SELECT revision FROM job WHERE "
+	                                  "name = 'inherits'"),
+	    2);
+	assert_int_equal(
+	    sql_int(&fx->db, "SELECT revision FROM job WHERE name = 'own'"), 1);
+	op_make(fx, "REPORT", "r", BACKOFF_JSON(1000, 1000, 50000));
+	assert_int_equal(sql_int(&fx->db, "SELECT revision FROM job WHERE "
+	                                  "name = 'inherits'"),
+	    2);
+
 	sql_exec(&fx->db, "UPDATE job SET current_delay_ms = 10");
 	op_make(fx, "REPORT", "r", BACKOFF_JSON(4000, 2000, 50000));
 	assert_int_equal(

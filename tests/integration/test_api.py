@@ -304,7 +304,9 @@ class TestJobs(ApiCase):
         self.mkop("PUBLISH", "inherit", REPORT_BACKOFF)
         g = self.ok(self.svc.get("PUBLISH/inherit/heir?data=none"))
         self.assertEqual(g["info"]["backoff"], REPORT_BACKOFF)
-        self.assertEqual(g["revision"], 1)
+        # Its info changed with the operation's backoff: a new revision.
+        self.assertEqual(g["revision"], 2)
+        self.assertGreaterEqual(g["updated_at"], j["updated_at"])
         g = self.ok(self.svc.get("PUBLISH/inherit/own?data=none"))
         self.assertEqual(g["info"]["backoff"], BACKOFF)
         self.assertEqual(g["revision"], own["revision"])
