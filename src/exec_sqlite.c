@@ -318,7 +318,7 @@ xjob_open(struct xjob *j, const struct conf_place *src, sqlite3 **db)
 	if (xjob_is_own_database(j, src))
 		return xjob_fail(j, XS_REFUSED,
 		    "source \"%s\" is the ledgerops database itself; "
-		    "report on a copy (REPLICATE/sqlite-backup makes one)",
+		    "name a copy made outside the scheduler instead",
 		    src->name);
 	rc = sqlite3_open_v2(src->path, db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
