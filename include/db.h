@@ -78,6 +78,7 @@ struct db {
 	uint64_t cache_tick;
 	int64_t busy_timeout_ms;
 	int64_t busy_since_ns; /* CLOCK_MONOTONIC of the first retry */
+	int checkpointing;     /* waits are short while restarting the log */
 };
 
 /*

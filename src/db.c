@@ -6,6 +6,9 @@
 #include "db.h"
 #include "log.h"
 
+#define DB_CHECKPOINT_FRAMES 1000 /* as SQLite's own default */
+#define DB_CHECKPOINT_WAIT_MS 50  /* for readers of old frames */
+
 /* The SQL of each statement of enum db_stmt. */
 static const char *const db_sql[DB_STMT__MAX] = {
 	[DB_OPERATION_GET] = "SELECT " DB_OPERATION_COLUMNS " FROM operation o "
@@ -111,13 +114,42 @@ db_busy(void *ctx, int count)
 	struct db *db = ctx;
 	int64_t now = db_monotonic_ns();
 	long pause_ns = 50000L * (count < 20 ? count + 1 : 20);
+	int64_t limit_ms =
+	    db->checkpointing ? DB_CHECKPOINT_WAIT_MS : db->busy_timeout_ms;
 
 	if (count == 0)
 		db->busy_since_ns = now;
-	else if (now - db->busy_since_ns >= db->busy_timeout_ms * 1000000)
+	else if (now - db->busy_since_ns >= limit_ms * 1000000)
 		return 0;
 	nanosleep(&(struct timespec){ 0, pause_ns }, NULL);
 	return 1;
+}
+
+/*
+ * Replaces SQLite's automatic checkpoint (PASSIVE, at 1000 frames).
+ * With several processes writing in turn, some of them are always
+ * inside a transaction, a passive checkpoint never gets to the end of
+ * the log, the log is never started over and grows without bound, and
+ * every commit then also extends the file, which makes its sync about
+ * twice as slow.  RESTART waits (through the busy handler) for the
+ * readers of old frames, so that the next writer starts the log from
+ * its beginning again.
+ */
+static int
+db_wal_hook(void *ctx, sqlite3 *handle, const char *name, int frames)
+{
+	struct db *db = ctx;
+
+	/* A slow reader may hold the log; waiting long for it would stall
+	 * this answer and every writer, so give up soon and let a later
+	 * commit try again. */
+	if (frames >= DB_CHECKPOINT_FRAMES) {
+		db->checkpointing = 1;
+		sqlite3_wal_checkpoint_v2(
+		    handle, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		db->checkpointing = 0;
+	}
+	return SQLITE_OK;
 }
 
 static int
@@ -126,6 +158,7 @@ db_configure(struct db *db, const struct conf *conf, char *err, size_t len)
 	int rc;
 
 	db->busy_timeout_ms = conf->busy_timeout_ms;
+	sqlite3_wal_hook(db->handle, db_wal_hook, db);
 	sqlite3_busy_handler(db->handle, db_busy, db);
 	sqlite3_extended_result_codes(db->handle, 0);
 	rc = db_set_wal(db, conf, err, len);

@@ -130,6 +130,8 @@ for round in $(seq "$repeat"); do
 	echo "c $(rps "$filter_url")" >> "$work/results"
 	curl_put_seed
 	echo "d $(BENCH_JOB_PATH=/api/v1/operation/REPORT/bench rps -s "$srcdir/tests/bench/put_job.lua" "$base/REPORT/bench")" >> "$work/results"
+	# The log must be started over after checkpoints, not grow.
+	echo "w $(( $(stat -c %s "$work/ledgerops.db-wal") / 1024 ))" >> "$work/results"
 	stop_server
 
 	row=$(sqlite3 -cmd ".timeout 5000" "$work/ledgerops.db" "SELECT length(info) FROM job WHERE name = 'bench-put'")
@@ -164,6 +166,8 @@ case (median of $repeat rounds)           req/s     ratio   target   rounds
 (c) GET filtered page of 20/10,000  $(printf %9.0f "$c")   $(ratio "$c" "$a") x a   >= 0.40   $(all c)
 (d) PUT updating a job              $(printf %9.0f "$d")   $(ratio "$d" "$e") x e   >= 0.70   $(all d)
 (e) bare SQLite commit loop         $(printf %9.0f "$e")                       $(all e)
+
+WAL file after each round of PUTs (KiB): $(all w)
 
 responder RSS over $total requests (KiB, largest responder / whole pool):
   $rss_trail
