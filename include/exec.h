@@ -32,9 +32,9 @@ struct exec_input {
 /*
  * A built-in executor runs in the child process.  It writes its result
  * (a JSON object) to standard output and returns an exit status; codes,
- * when not NULL, names the response code of each status below ncodes.
- * Status 0 is SUCCEEDED whatever its name; codes[0] may name it (e.g.
- * "MATCHED"), and a NULL entry keeps the number.
+ * when not NULL, names the response code of each status below ncodes (a
+ * NULL entry keeps the number).  Status 0 is SUCCEEDED; success, when
+ * not NULL, is its response code (e.g. "MATCHED") instead of "0".
  */
 struct exec_builtin {
 	const char *type;
@@ -42,6 +42,7 @@ struct exec_builtin {
 	int (*run)(const struct exec_input *in);
 	const char *const *codes;
 	int ncodes;
+	const char *success;
 };
 
 /* The registered built-in for (type, definition), or NULL. */

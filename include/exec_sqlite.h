@@ -35,7 +35,6 @@ enum exec_status_code {
 /* Response codes by exit status; [0] is NULL ("0"), or "MATCHED" in the
  * reconcile table. */
 extern const char *const exec_sqlite_codes[XS__MAX];
-extern const char *const exec_reconcile_codes[XS__MAX];
 
 /* The run() functions of the table in exec_builtin.c. */
 int exec_report_sql(const struct exec_input *in);

@@ -260,8 +260,10 @@ exec_response_code(const struct exec_child *c,
 		return;
 	}
 	st = WEXITSTATUS(c->wstatus);
-	if (builtin != NULL && builtin->codes != NULL && st >= 0 &&
-	    st < builtin->ncodes && builtin->codes[st] != NULL)
+	if (st == 0 && builtin != NULL && builtin->success != NULL)
+		snprintf(out, len, "%s", builtin->success);
+	else if (builtin != NULL && builtin->codes != NULL && st > 0 &&
+	         st < builtin->ncodes && builtin->codes[st] != NULL)
 		snprintf(out, len, "%s", builtin->codes[st]);
 	else
 		snprintf(out, len, "%d", st);

@@ -9,14 +9,14 @@
 #include "exec_sqlite.h"
 
 static const struct exec_builtin exec_builtins[] = {
-	{ "REPORT", "sql", exec_report_sql, exec_sqlite_codes, XS__MAX },
-	{ "RECONCILE", "sql", exec_reconcile_sql, exec_reconcile_codes,
-	    XS__MAX },
+	{ "REPORT", "sql", exec_report_sql, exec_sqlite_codes, XS__MAX, NULL },
+	{ "RECONCILE", "sql", exec_reconcile_sql, exec_sqlite_codes, XS__MAX,
+	    "MATCHED" },
 	{ "REPLICATE", "sqlite-backup", exec_replicate_backup,
-	    exec_sqlite_codes, XS__MAX },
+	    exec_sqlite_codes, XS__MAX, NULL },
 	{ "VALIDATE", "sqlite-check", exec_validate_check, exec_sqlite_codes,
-	    XS__MAX },
-	{ NULL, NULL, NULL, NULL, 0 },
+	    XS__MAX, NULL },
+	{ NULL, NULL, NULL, NULL, 0, NULL },
 };
 
 const struct exec_builtin *

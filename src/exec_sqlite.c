@@ -27,18 +27,6 @@ const char *const exec_sqlite_codes[XS__MAX] = {
 	[XS_INTERNAL] = "INTERNAL_ERROR",
 };
 
-const char *const exec_reconcile_codes[XS__MAX] = {
-	[XS_OK] = "MATCHED",
-	[XS_BAD_PARAMETERS] = "BAD_PARAMETERS",
-	[XS_FORBIDDEN] = "FORBIDDEN",
-	[XS_REFUSED] = "REFUSED",
-	[XS_SQL_ERROR] = "SQL_ERROR",
-	[XS_IO_ERROR] = "IO_ERROR",
-	[XS_MISMATCH] = "MISMATCH",
-	[XS_CHECK_FAILED] = "CHECK_FAILED",
-	[XS_INTERNAL] = "INTERNAL_ERROR",
-};
-
 /* An exit status must survive WEXITSTATUS. */
 _Static_assert(XS__MAX < 126, "exit statuses above 125 mean the shell");
 
