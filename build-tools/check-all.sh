@@ -27,6 +27,12 @@ for variant in plain sanitizers; do
 		cat "$dir"/tests/*.log 2>/dev/null | tail -n 200
 		exit 1
 	}
-	cat "$dir/test-suite.log" | head -n 20
+	# The counts, each on a line of its own: unit tests (cmocka) and the
+	# integration suite.
+	awk '/\[  PASSED  \]/ { p += $4 } /\[  FAILED  \] [0-9]+ test/ { f += $4 }
+	    END { printf "unit: %d passed, %d failed\n", p, f }' \
+	    "$dir"/tests/test_*.log
+	grep -h -E '^[0-9]+ passed, [0-9]+ failed' "$dir/tests/integration.sh.log" |
+	    tail -n 1 | sed 's/^/integration: /'
 done
 echo "all tests passed in both builds"
