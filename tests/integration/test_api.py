@@ -56,6 +56,20 @@ class ApiCase(unittest.TestCase):
 
     # -- helpers
 
+    def assert422s(self, path, cases, prefix):
+        """PUTs each (doc, field) of cases to path: each must be a 422
+        naming field, or a field under prefix when field is None."""
+        for doc, field in cases:
+            with self.subTest(doc=str(doc)[:200]):
+                p = self.assertProblem(self.svc.put(path, doc), 422,
+                                       "validation_failed")
+                self.assertIn("errors", p)
+                if field is not None:
+                    self.assertEqual(p["errors"][0]["field"], field)
+                else:
+                    self.assertTrue(
+                        p["errors"][0]["field"].startswith(prefix))
+
     def assertProblem(self, r, status, code=None, field=None):
         self.assertEqual(r.status, status, r)
         self.assertEqual(r.headers.get("content-type"),
@@ -195,16 +209,7 @@ class TestOperations(ApiCase):
         b = dict(bad_backoff); b["initial_delay_in_millis"] = 70000
         d = dict(good); d["backoff"] = b
         case(d, "info.backoff.initial_delay_in_millis")  # initial > max
-        for doc, field in cases:
-            with self.subTest(doc=doc):
-                r = self.svc.put("", doc)
-                p = self.assertProblem(r, 422, "validation_failed")
-                self.assertIn("errors", p)
-                if field is not None:
-                    self.assertEqual(p["errors"][0]["field"], field)
-                else:
-                    self.assertTrue(p["errors"][0]["field"].startswith(
-                        "info.backoff."))
+        self.assert422s("", cases, "info.backoff.")
         # nothing of it was stored
         r = self.ok(self.svc.get("?filter=" + q("info.definition==v422")))
         self.assertEqual(r["data"], [])
@@ -362,16 +367,7 @@ class TestJobs(ApiCase):
         for t in (0, -1, 2 ** 31, 1.5, "60000", None, True):
             case(lambda d, t=t: d.update({"timeout_in_millis": t}),
                  "info.timeout_in_millis")
-        for doc, field in cases:
-            with self.subTest(doc=str(doc)[:200]):
-                r = self.svc.put("REPORT/monthly-revenue", doc)
-                p = self.assertProblem(r, 422, "validation_failed")
-                self.assertIn("errors", p)
-                if field is not None:
-                    self.assertEqual(p["errors"][0]["field"], field)
-                else:
-                    self.assertTrue(p["errors"][0]["field"].startswith(
-                        "info."))
+        self.assert422s("REPORT/monthly-revenue", cases, "info.")
         self.assertProblem(self.svc.get("REPORT/monthly-revenue/v422"), 404,
                            "job_not_found")
         # limits that are still valid
