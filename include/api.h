@@ -8,13 +8,17 @@
 
 #include "conf.h"
 #include "db.h"
+#include "group_commit.h"
 #include "http.h"
 #include "model.h"
 #include "route.h"
 
+/* What one serving thread works with: its own connection, and the group
+ * commit its process shares (NULL: every write commits on its own). */
 struct api {
 	struct db db;
 	const struct conf *conf;
+	struct group_commit *group;
 };
 
 /* What a handler gets: the request, its route, and where to answer. */
@@ -54,6 +58,27 @@ enum err api_body(struct api_call *call, json_object **obj);
 
 /* The four list parameters after checking that no others are given. */
 enum err api_list_params(struct api_call *call, const char *filter4[4]);
+
+struct store_address;
+
+/*
+ * A write of the store (store.h), run through the group commit: the
+ * handler fills what its write needs and reads result and revision.
+ */
+struct api_write {
+	const struct conf *conf;
+	const struct store_address *address;
+	json_object *info;
+	const char *if_match;
+	int status; /* enum job_status */
+	json_object *result;
+	int64_t revision;
+};
+
+/* Runs fn(db, w) as one write of the process's group commit; on failure
+ * w->result is put and NULL. */
+enum err api_write(
+    struct api_call *call, group_write_fn *fn, struct api_write *w);
 
 /* Answers 200 with obj and puts obj. */
 enum err api_reply(struct api_call *call, json_object *obj);

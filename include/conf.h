@@ -16,6 +16,9 @@
  * each and renews their leases in one statement, both sized by this. */
 #define CONF_MAX_RUNNING 256
 
+/* The most threads one responder runs, each with a connection. */
+#define CONF_MAX_THREADS 64
+
 /* A named data source or target and the roles allowed to use it. */
 struct conf_place {
 	char *name;
@@ -33,6 +36,7 @@ struct conf {
 
 	int require_headers;
 	int64_t max_body_bytes;
+	int64_t threads; /* requests one responder serves at once */
 
 	int64_t poll_interval_ms;
 	int64_t max_running;

@@ -57,6 +57,9 @@ enum db_stmt {
 	DB_BEGIN_WRITE,
 	DB_COMMIT,
 	DB_ROLLBACK,
+	DB_SAVEPOINT,
+	DB_RELEASE,
+	DB_ROLLBACK_TO,
 	DB_STMT__MAX
 };
 
@@ -79,6 +82,7 @@ struct db {
 	int64_t busy_timeout_ms;
 	int64_t busy_since_ns; /* CLOCK_MONOTONIC of the first retry */
 	int checkpointing;     /* waits are short while restarting the log */
+	int grouped; /* inside a group commit: transactions are savepoints */
 };
 
 /*
@@ -89,6 +93,10 @@ struct db {
  * newer than this program.  Returns 0, or -1 with a message in err.
  */
 int db_open(struct db *db, const struct conf *conf, char *err, size_t len);
+
+/* Caps the connection's page cache at kib KiB (SQLite's default is
+ * 2 MiB); 0 or -1 with a message in err. */
+int db_set_cache_kib(struct db *db, int64_t kib, char *err, size_t len);
 
 /* Finalizes every statement and closes the handle; db may be zeroed. */
 void db_close(struct db *db);
@@ -110,7 +118,9 @@ sqlite3_stmt *db_stmt_for(struct db *db, const char *sql, int *rc);
 void db_reset_all(struct db *db);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  begin and commit map failures
- * through db_fail(). */
+ * through db_fail().  While db->grouped (group_commit.h) they are
+ * SAVEPOINT / RELEASE / ROLLBACK TO inside the group's transaction, and
+ * a read transaction is the group's. */
 enum err db_begin(struct db *db, char *detail, size_t len);
 
 /* A read transaction, so that several statements see one snapshot;

@@ -30,6 +30,21 @@ api_list_params(struct api_call *call, const char *filter4[4])
 }
 
 enum err
+api_write(struct api_call *call, group_write_fn *fn, struct api_write *w)
+{
+	enum err e;
+
+	w->result = NULL;
+	e = group_commit_run(call->api->group, &call->api->db, fn, w,
+	    call->detail, sizeof call->detail);
+	if (e != ERR_OK) {
+		json_object_put(w->result);
+		w->result = NULL;
+	}
+	return e;
+}
+
+enum err
 api_reply(struct api_call *call, json_object *obj)
 {
 	enum err e = http_respond_json(call->res, 200, obj);

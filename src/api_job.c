@@ -45,15 +45,25 @@ api_job_etag(struct api_call *call, int64_t revision)
 	    (long long)revision);
 }
 
+static enum err
+api_job_put_write(struct db *db, void *arg, char *detail, size_t len)
+{
+	struct api_write *w = arg;
+
+	return store_job_put(db, w->address, w->info, w->if_match, &w->result,
+	    &w->revision, detail, len);
+}
+
 enum err
 api_job_put(struct api_call *call)
 {
 	static const char *const params[] = { NULL };
+	struct api_write w = { 0 };
 	struct store_address a;
-	json_object *info = NULL, *elem = NULL;
+	json_object *info = NULL;
 	struct backoff b;
 	int has_backoff;
-	int64_t timeout, revision = 0;
+	int64_t timeout;
 	enum err e;
 
 	e = api_job_address(call, &a, params);
@@ -66,14 +76,16 @@ api_job_put(struct api_call *call)
 			err_set(call->detail, sizeof call->detail, e, "%s: %s",
 			    call->fe.field, call->fe.message);
 	}
+	w.address = &a;
+	w.info = info;
+	w.if_match = call->req->if_match;
 	if (e == ERR_OK)
-		e = store_job_put(&call->api->db, &a, info, call->req->if_match,
-		    &elem, &revision, call->detail, sizeof call->detail);
+		e = api_write(call, api_job_put_write, &w);
 	json_object_put(info);
 	if (e != ERR_OK)
 		return e;
-	api_job_etag(call, revision);
-	return api_reply(call, elem);
+	api_job_etag(call, w.revision);
+	return api_reply(call, w.result);
 }
 
 enum err
@@ -153,31 +165,49 @@ api_job_get(struct api_call *call)
 	return api_reply(call, elem);
 }
 
+static enum err
+api_job_delete_write(struct db *db, void *arg, char *detail, size_t len)
+{
+	struct api_write *w = arg;
+
+	return store_job_delete(
+	    db, w->address, w->if_match, &w->result, &w->revision, detail, len);
+}
+
 enum err
 api_job_delete(struct api_call *call)
 {
 	static const char *const params[] = { NULL };
+	struct api_write w = { 0 };
 	struct store_address a;
-	json_object *elem = NULL;
-	int64_t revision = 0;
 	enum err e;
 
 	e = api_job_address(call, &a, params);
+	w.address = &a;
+	w.if_match = call->req->if_match;
 	if (e == ERR_OK)
-		e = store_job_delete(&call->api->db, &a, call->req->if_match,
-		    &elem, &revision, call->detail, sizeof call->detail);
+		e = api_write(call, api_job_delete_write, &w);
 	if (e != ERR_OK)
 		return e;
-	api_job_etag(call, revision);
-	return api_reply(call, elem);
+	api_job_etag(call, w.revision);
+	return api_reply(call, w.result);
+}
+
+static enum err
+api_job_status_write(struct db *db, void *arg, char *detail, size_t len)
+{
+	struct api_write *w = arg;
+
+	return store_job_set_status(db, w->address, (enum job_status)w->status,
+	    &w->result, detail, len);
 }
 
 enum err
 api_job_status(struct api_call *call)
 {
 	static const char *const params[] = { "status", NULL };
+	struct api_write w = { 0 };
 	struct store_address a;
-	json_object *answer = NULL;
 	const char *status;
 	int s;
 	enum err e;
@@ -198,9 +228,10 @@ api_job_status(struct api_call *call)
 		    "status must be EXECUTING, PAUSED or "
 		    "STOPPED, got \"%.64s\"",
 		    status);
-	e = store_job_set_status(&call->api->db, &a, (enum job_status)s,
-	    &answer, call->detail, sizeof call->detail);
+	w.address = &a;
+	w.status = s;
+	e = api_write(call, api_job_status_write, &w);
 	if (e != ERR_OK)
 		return e;
-	return api_reply(call, answer);
+	return api_reply(call, w.result);
 }

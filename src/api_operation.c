@@ -38,10 +38,20 @@ api_operation_list(struct api_call *call)
 	return api_reply(call, page);
 }
 
+static enum err
+api_operation_put_write(struct db *db, void *arg, char *detail, size_t len)
+{
+	struct api_write *w = arg;
+
+	return store_operation_put(
+	    db, w->conf, w->info, &w->result, detail, len);
+}
+
 enum err
 api_operation_put(struct api_call *call)
 {
-	json_object *info = NULL, *elem = NULL;
+	struct api_write w = { 0 };
+	json_object *info = NULL;
 	const char *definition;
 	struct backoff b;
 	enum op_type type;
@@ -59,13 +69,14 @@ api_operation_put(struct api_call *call)
 			err_set(call->detail, sizeof call->detail, e, "%s: %s",
 			    call->fe.field, call->fe.message);
 	}
+	w.conf = call->api->conf;
+	w.info = info;
 	if (e == ERR_OK)
-		e = store_operation_put(&call->api->db, call->api->conf, info,
-		    &elem, call->detail, sizeof call->detail);
+		e = api_write(call, api_operation_put_write, &w);
 	json_object_put(info);
 	if (e != ERR_OK)
 		return e;
-	return api_reply(call, elem);
+	return api_reply(call, w.result);
 }
 
 enum err
@@ -84,18 +95,26 @@ api_operation_get(struct api_call *call)
 	return api_reply(call, elem);
 }
 
+static enum err
+api_operation_delete_write(struct db *db, void *arg, char *detail, size_t len)
+{
+	struct api_write *w = arg;
+
+	return store_operation_delete(db, w->address, &w->result, detail, len);
+}
+
 enum err
 api_operation_delete(struct api_call *call)
 {
+	struct api_write w = { 0 };
 	struct store_address a;
-	json_object *elem = NULL;
 	enum err e;
 
 	e = api_operation_address(call, &a);
+	w.address = &a;
 	if (e == ERR_OK)
-		e = store_operation_delete(&call->api->db, &a, &elem,
-		    call->detail, sizeof call->detail);
+		e = api_write(call, api_operation_delete_write, &w);
 	if (e != ERR_OK)
 		return e;
-	return api_reply(call, elem);
+	return api_reply(call, w.result);
 }

@@ -32,6 +32,7 @@ static const struct conf_int_key conf_int_keys[] = {
 	CONF_INT(
 	    "database", "busy_timeout_ms", busy_timeout_ms, 0, CONF_MAX_MS),
 	CONF_INT("api", "max_body_bytes", max_body_bytes, 1, 1073741824),
+	CONF_INT("api", "threads", threads, 1, CONF_MAX_THREADS),
 	CONF_INT("scheduler", "poll_interval_ms", poll_interval_ms, 1, 60000),
 	CONF_INT("scheduler", "max_running", max_running, 1, CONF_MAX_RUNNING),
 	CONF_INT("scheduler", "lease_ms", lease_ms, 100, CONF_MAX_MS),
@@ -81,6 +82,7 @@ conf_set_defaults(struct conf *c)
 	c->synchronous_full = 1;
 	c->require_headers = 1;
 	c->max_body_bytes = 1048576;
+	c->threads = 4;
 	c->poll_interval_ms = 100;
 	c->max_running = 8;
 	c->lease_ms = 30000;

@@ -56,6 +56,9 @@ static const char *const db_sql[DB_STMT__MAX] = {
 	[DB_BEGIN_WRITE] = "BEGIN IMMEDIATE",
 	[DB_COMMIT] = "COMMIT",
 	[DB_ROLLBACK] = "ROLLBACK",
+	[DB_SAVEPOINT] = "SAVEPOINT write",
+	[DB_RELEASE] = "RELEASE write",
+	[DB_ROLLBACK_TO] = "ROLLBACK TO write",
 };
 
 /* Runs one pragma or statement without rows; logs and returns rc. */
@@ -255,6 +258,16 @@ fail:
 	return -1;
 }
 
+int
+db_set_cache_kib(struct db *db, int64_t kib, char *err, size_t len)
+{
+	char pragma[64];
+
+	snprintf(
+	    pragma, sizeof pragma, "PRAGMA cache_size = -%lld", (long long)kib);
+	return db_exec(db, pragma, err, len) == SQLITE_OK ? 0 : -1;
+}
+
 void
 db_close(struct db *db)
 {
@@ -385,7 +398,8 @@ db_step_control(struct db *db, enum db_stmt id)
 enum err
 db_begin(struct db *db, char *detail, size_t len)
 {
-	int rc = db_step_control(db, DB_BEGIN_WRITE);
+	int rc =
+	    db_step_control(db, db->grouped ? DB_SAVEPOINT : DB_BEGIN_WRITE);
 
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "begin", detail, len);
@@ -395,7 +409,11 @@ db_begin(struct db *db, char *detail, size_t len)
 enum err
 db_begin_read(struct db *db, char *detail, size_t len)
 {
-	int rc = db_step_control(db, DB_BEGIN_READ);
+	int rc;
+
+	if (db->grouped)
+		return ERR_OK;
+	rc = db_step_control(db, DB_BEGIN_READ);
 
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "begin_read", detail, len);
@@ -405,14 +423,14 @@ db_begin_read(struct db *db, char *detail, size_t len)
 void
 db_end_read(struct db *db)
 {
-	if (!sqlite3_get_autocommit(db->handle))
+	if (!db->grouped && !sqlite3_get_autocommit(db->handle))
 		db_step_control(db, DB_COMMIT);
 }
 
 enum err
 db_commit(struct db *db, char *detail, size_t len)
 {
-	int rc = db_step_control(db, DB_COMMIT);
+	int rc = db_step_control(db, db->grouped ? DB_RELEASE : DB_COMMIT);
 
 	if (rc != SQLITE_OK) {
 		enum err e = db_fail(db, rc, "commit", detail, len);
@@ -426,6 +444,13 @@ db_commit(struct db *db, char *detail, size_t len)
 void
 db_rollback(struct db *db)
 {
-	if (!sqlite3_get_autocommit(db->handle))
+	if (sqlite3_get_autocommit(db->handle))
+		return;
+	if (!db->grouped) {
 		db_step_control(db, DB_ROLLBACK);
+		return;
+	}
+	/* Undoes this write only; the savepoint itself must go too. */
+	db_step_control(db, DB_ROLLBACK_TO);
+	db_step_control(db, DB_RELEASE);
 }

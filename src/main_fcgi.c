@@ -1,20 +1,51 @@
 /*
  * ledgerops-fcgi: the FastCGI responder.  A web server spawns a pool of
  * these on a listening socket passed as descriptor 0 (or -s binds one).
- * Each process serves one request at a time against its own database
- * connection.
+ * Each process serves [api] threads requests at a time, each thread
+ * with its own database connection; their writes share commits
+ * (group_commit.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
 #include "api.h"
 #include "log.h"
+
+/* The page cache of a responder, shared out among its threads. */
+#define FCGI_CACHE_KIB 2048
+
+struct responder;
+
+/* One serving thread: its request and its connection. */
+struct worker {
+	struct responder *resp;
+	struct api api;
+	FCGX_Request request;
+	pthread_t thread;
+	int epoll_fd;
+	int running;
+};
+
+struct responder {
+	struct conf conf;
+	struct group_commit group;
+	int listen_fd;
+	int wake[2]; /* written at shutdown: threads waiting to accept leave */
+	atomic_int stopping;
+	struct worker *workers;
+	int nworkers;
+};
 
 static const char *
 fcgi_param(void *ctx, const char *name)
@@ -58,22 +89,6 @@ fcgi_usage(void)
 	exit(2);
 }
 
-/*
- * SIGTERM keeps its default action while the process waits for a
- * request, so an idle responder exits at once.  It is blocked while a
- * request is served, so a busy one finishes it and exits right after.
- */
-static void
-fcgi_block_term(int block)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
-}
-
 static void
 fcgi_serve(struct api *api, FCGX_Request *r)
 {
@@ -88,15 +103,231 @@ fcgi_serve(struct api *api, FCGX_Request *r)
 	http_request_free(&req);
 }
 
+/* Ends the process: the main thread, in sigwait(), takes it from here. */
+static void
+fcgi_stop_all(void)
+{
+	kill(getpid(), SIGTERM);
+}
+
+/*
+ * Waits for the next request.  The listening socket is non-blocking, so
+ * that a thread done with a request takes the next one waiting without
+ * sleeping, and one with nothing to do sleeps in epoll: on the socket
+ * (exclusively, so that a connection wakes one thread, not all) and on
+ * the wake pipe, which a shutdown makes readable for every thread.
+ * Returns 0 with a request, -1 when the thread should end.
+ */
+static int
+fcgi_accept(struct worker *w)
+{
+	struct epoll_event ev[2];
+	int rc;
+
+	while (!atomic_load(&w->resp->stopping)) {
+		rc = FCGX_Accept_r(&w->request);
+		if (rc >= 0)
+			return 0;
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
+			log_warnx("event=accept_failed errno=%d", -rc);
+			fcgi_stop_all();
+			return -1;
+		}
+		if (epoll_wait(w->epoll_fd, ev, 2, -1) < 0 && errno != EINTR) {
+			log_warn("event=epoll_failed");
+			fcgi_stop_all();
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* The thread's epoll set: the listening socket and the wake pipe. */
+static int
+fcgi_worker_epoll(struct worker *w)
+{
+	struct epoll_event listen_ev = { EPOLLIN | EPOLLEXCLUSIVE,
+		{ .ptr = NULL } };
+	struct epoll_event wake_ev = { EPOLLIN, { .ptr = NULL } };
+
+	w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epoll_fd < 0 ||
+	    epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->resp->listen_fd,
+	        &listen_ev) != 0 ||
+	    epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->resp->wake[0], &wake_ev) !=
+	        0) {
+		log_warn("event=epoll_failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void *
+fcgi_worker(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!atomic_load(&w->resp->stopping) && fcgi_accept(w) == 0) {
+		fcgi_serve(&w->api, &w->request);
+		FCGX_Finish_r(&w->request);
+	}
+	return NULL;
+}
+
+/*
+ * Opens a connection and a request for each thread; 0 or -1.  The
+ * threads share what one connection would cache, so that a responder's
+ * memory does not grow with their number.
+ */
+static int
+fcgi_workers_open(struct responder *resp)
+{
+	int64_t cache_kib = FCGI_CACHE_KIB / resp->conf.threads;
+	char err[1024];
+	int i;
+
+	resp->workers =
+	    calloc((size_t)resp->conf.threads, sizeof *resp->workers);
+	if (resp->workers == NULL) {
+		log_warnx("event=out_of_memory");
+		return -1;
+	}
+	resp->nworkers = (int)resp->conf.threads;
+	for (i = 0; i < resp->nworkers; i++) {
+		struct worker *w = &resp->workers[i];
+
+		w->resp = resp;
+		w->epoll_fd = -1;
+		w->api.conf = &resp->conf;
+		w->api.group = &resp->group;
+		if (db_open(&w->api.db, &resp->conf, err, sizeof err) != 0 ||
+		    db_set_cache_kib(&w->api.db, cache_kib, err, sizeof err)) {
+			log_warnx("event=database_error msg=\"%s\"", err);
+			return -1;
+		}
+		if (FCGX_InitRequest(&w->request, resp->listen_fd, 0) != 0) {
+			log_warnx("event=fcgi_init_failed");
+			return -1;
+		}
+		if (fcgi_worker_epoll(w) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+fcgi_workers_close(struct responder *resp)
+{
+	int i;
+
+	for (i = 0; i < resp->nworkers; i++) {
+		FCGX_Free(&resp->workers[i].request, 0);
+		db_close(&resp->workers[i].api.db);
+		if (resp->workers[i].epoll_fd >= 0)
+			close(resp->workers[i].epoll_fd);
+	}
+	free(resp->workers);
+	resp->workers = NULL;
+}
+
+/*
+ * Runs the threads until SIGTERM or SIGINT: then the idle ones leave at
+ * once and busy ones after answering the request they are serving.  The
+ * signals stay blocked in every thread and are taken here by sigwait().
+ */
+static int
+fcgi_run(struct responder *resp)
+{
+	sigset_t set;
+	int i, sig, started = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (i = 0; i < resp->nworkers; i++) {
+		struct worker *w = &resp->workers[i];
+
+		if (pthread_create(&w->thread, NULL, fcgi_worker, w) != 0) {
+			log_warnx("event=thread_failed");
+			break;
+		}
+		w->running = 1;
+		started++;
+	}
+	if (started == resp->nworkers) {
+		log_info("event=ready threads=%d", started);
+		while (sigwait(&set, &sig) != 0)
+			;
+	}
+
+	atomic_store(&resp->stopping, 1);
+	if (write(resp->wake[1], "x", 1) != 1)
+		log_warn("event=wake_failed");
+	for (i = 0; i < resp->nworkers; i++)
+		if (resp->workers[i].running)
+			pthread_join(resp->workers[i].thread, NULL);
+	log_info("event=stopped groups=%lu writes=%lu", resp->group.groups,
+	    resp->group.writes);
+	return started == resp->nworkers ? 0 : 1;
+}
+
+/* The shared state of the threads; 0 or -1 (logged). */
+static int
+fcgi_responder_init(struct responder *resp, int fd)
+{
+	char lock_path[4096];
+	struct stat st;
+	int flags;
+
+	resp->listen_fd = fd;
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		log_warnx("event=listen_failed fd=%d msg=\"not a socket: run "
+		          "under a FastCGI server or pass -s ADDRESS\"",
+		    fd);
+		return -1;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		log_warn("event=listen_failed fd=%d", fd);
+		return -1;
+	}
+	if (pipe(resp->wake) != 0) {
+		log_warn("event=pipe_failed");
+		return -1;
+	}
+	if (snprintf(lock_path, sizeof lock_path, "%s-lock",
+	        resp->conf.db_path) >= (int)sizeof lock_path ||
+	    group_commit_init(&resp->group, lock_path) != 0) {
+		log_warnx("event=thread_init_failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the database once, applying migrations, and exits. */
+static int
+fcgi_init_only(const struct conf *conf)
+{
+	char err[1024];
+	struct db db;
+
+	if (db_open(&db, conf, err, sizeof err) != 0) {
+		log_warnx("event=database_error msg=\"%s\"", err);
+		return 1;
+	}
+	log_info("event=database_ready path=\"%s\"", conf->db_path);
+	db_close(&db);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	static struct responder resp;
 	const char *conf_arg = NULL, *listen_on = NULL;
 	char err[1024];
-	struct conf conf;
-	struct api api;
-	FCGX_Request r;
-	int ch, fd = 0, init_only = 0;
+	sigset_t set;
+	int ch, fd = 0, init_only = 0, status = 1;
 
 	while ((ch = getopt(argc, argv, "c:is:")) != -1) {
 		if (ch == 'c')
@@ -110,10 +341,24 @@ main(int argc, char **argv)
 	}
 	log_init("ledgerops-fcgi", 0);
 	signal(SIGPIPE, SIG_IGN);
-	if (conf_load(&conf, conf_choose_path(conf_arg), err, sizeof err)) {
+	if (conf_load(
+	        &resp.conf, conf_choose_path(conf_arg), err, sizeof err)) {
 		log_warnx("event=config_error msg=\"%s\"", err);
 		return 1;
 	}
+	if (init_only) {
+		status = fcgi_init_only(&resp.conf);
+		conf_free(&resp.conf);
+		return status;
+	}
+
+	/* Blocked before any thread starts, so that every thread inherits
+	 * it and only sigwait() in this one takes the signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
 	if (FCGX_Init() != 0) {
 		log_warnx("event=fcgi_init_failed");
 		return 1;
@@ -122,33 +367,13 @@ main(int argc, char **argv)
 		log_warnx("event=listen_failed address=\"%s\"", listen_on);
 		return 1;
 	}
-
-	/* Opened after the server spawned us: one connection per process. */
-	memset(&api, 0, sizeof api);
-	api.conf = &conf;
-	if (db_open(&api.db, &conf, err, sizeof err) != 0) {
-		log_warnx("event=database_error msg=\"%s\"", err);
-		return 1;
+	/* Opened after the server spawned us: one connection per thread. */
+	if (fcgi_responder_init(&resp, fd) == 0) {
+		if (fcgi_workers_open(&resp) == 0)
+			status = fcgi_run(&resp);
+		fcgi_workers_close(&resp);
+		group_commit_destroy(&resp.group);
 	}
-	if (init_only) {
-		log_info("event=database_ready path=\"%s\"", conf.db_path);
-		db_close(&api.db);
-		conf_free(&conf);
-		return 0;
-	}
-	if (FCGX_InitRequest(&r, fd, 0) != 0) {
-		log_warnx("event=fcgi_init_failed");
-		return 1;
-	}
-	log_info("event=ready");
-
-	while (FCGX_Accept_r(&r) >= 0) {
-		fcgi_block_term(1);
-		fcgi_serve(&api, &r);
-		FCGX_Finish_r(&r);
-		fcgi_block_term(0);
-	}
-	db_close(&api.db);
-	conf_free(&conf);
-	return 0;
+	conf_free(&resp.conf);
+	return status;
 }

@@ -10,7 +10,8 @@
 #
 # usage: tests/bench/bench_api.sh [BUILDDIR]   (default: the source tree)
 # env:   DURATION (s per case, default 5), REPEAT (rounds, default 3),
-#        CONNS (default 16), POOL (default 4)
+#        CONNS (default 16), POOL (default 4), THREADS (per responder,
+#        default 4), MEMORY_REQUESTS (for the memory trail, default 100000)
 set -eu
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=$(cd "${1:-$srcdir}" && pwd)
@@ -18,6 +19,8 @@ duration=${DURATION:-5}
 repeat=${REPEAT:-3}
 conns=${CONNS:-16}
 pool=${POOL:-4}
+threads=${THREADS:-4}
+memory_requests=${MEMORY_REQUESTS:-100000}
 lighttpd=$(command -v lighttpd || echo /usr/sbin/lighttpd)
 work=$(mktemp -d /tmp/ledgerops-bench.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -101,9 +104,10 @@ SQL
 }
 
 sed -e "s|@DBPATH@|$work/ledgerops.db|" -e "s|@HANDLERS@|$work/handlers|" \
+    -e "s|^\(threads *= *\)[0-9]*|\1$threads|" \
     "$srcdir/etc/ledgerops.conf.in" > "$work/ledgerops.conf"
 
-echo "bench: $(nproc) cores, pool $pool, $conns connections, ${duration}s per case, $repeat rounds"
+echo "bench: $(nproc) cores, pool $pool x $threads threads, $conns connections, ${duration}s per case, $repeat rounds"
 
 seed
 curl_put_seed() {
@@ -144,7 +148,7 @@ start_server "$builddir/ledgerops-fcgi"
 curl_put_seed
 : > "$work/wrk.log"
 rss_trail=$(pool_rss)
-while [ "$(awk '/requests in/ { s += $1 } END { print s + 0 }' "$work/wrk.log")" -lt 100000 ]; do
+while [ "$(awk '/requests in/ { s += $1 } END { print s + 0 }' "$work/wrk.log")" -lt "$memory_requests" ]; do
 	rps "$base/REPORT/bench" > /dev/null
 	rps "$filter_url" > /dev/null
 	BENCH_JOB_PATH=/api/v1/operation/REPORT/bench rps -s "$srcdir/tests/bench/put_job.lua" "$base/REPORT/bench" > /dev/null

@@ -104,20 +104,10 @@ def pid_alive(pid):
     return st is not None and st[1] not in ("Z", "X")
 
 
-def proc_sigmask(pid, field="SigBlk"):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1], 16)
-    except OSError:
-        return None
-    return None
-
-
-def term_blocked(pid):
-    m = proc_sigmask(pid)
-    return m is not None and bool(m & (1 << (signal.SIGTERM - 1)))
+def socket_count(pid):
+    """How many sockets pid holds: a responder holds its listening socket
+    and one more per connection it has accepted."""
+    return len(_socket_inodes(pid))
 
 
 def _all_pids():

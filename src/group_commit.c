@@ -1,0 +1,191 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "group_commit.h"
+#include "log.h"
+
+struct group_write {
+	group_write_fn *fn;
+	void *arg;
+	char *detail;
+	size_t len;
+	enum err result;
+	int done;
+	struct group_write *next;
+};
+
+int
+group_commit_init(struct group_commit *g, const char *lock_path)
+{
+	memset(g, 0, sizeof *g);
+	g->queue_end = &g->queue;
+	g->lock_fd = -1;
+	if (pthread_mutex_init(&g->lock, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&g->finished, NULL) != 0) {
+		pthread_mutex_destroy(&g->lock);
+		return -1;
+	}
+	if (lock_path == NULL)
+		return 0;
+	g->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (g->lock_fd < 0)
+		log_warn("event=lock_file_failed path=\"%s\"", lock_path);
+	return 0;
+}
+
+void
+group_commit_destroy(struct group_commit *g)
+{
+	if (g->lock_fd >= 0)
+		close(g->lock_fd);
+	pthread_cond_destroy(&g->finished);
+	pthread_mutex_destroy(&g->lock);
+}
+
+/* Takes or gives back the processes' turn.  Without it SQLite still
+ * serialises the writers, so a failure is logged and the lock file left
+ * aside rather than failing the writes. */
+static void
+group_turn(struct group_commit *g, int operation)
+{
+	int rc;
+
+	if (g->lock_fd < 0)
+		return;
+	do
+		rc = flock(g->lock_fd, operation);
+	while (rc != 0 && errno == EINTR);
+	if (rc != 0) {
+		log_warn("event=lock_file_failed");
+		close(g->lock_fd);
+		g->lock_fd = -1;
+	}
+}
+
+/* Gives every write of the group that had succeeded the group's error. */
+static void
+group_fail(struct group_write *w, enum err e, const char *detail)
+{
+	for (; w != NULL; w = w->next) {
+		if (w->result != ERR_OK)
+			continue;
+		w->result = e;
+		snprintf(w->detail, w->len, "%s", detail);
+	}
+}
+
+/*
+ * Runs one group in one transaction on the leader's connection.  A
+ * write that fails has rolled back its savepoint and leaves the others
+ * alone; a failure that ends the transaction (the disk is full, say)
+ * fails the whole group, since nothing of it is committed then.
+ */
+static void
+group_run(struct db *db, struct group_write *group)
+{
+	char detail[512];
+	struct group_write *w;
+	enum err e;
+
+	for (w = group; w != NULL; w = w->next)
+		w->result = ERR_OK;
+	e = db_begin(db, detail, sizeof detail);
+	if (e != ERR_OK) {
+		group_fail(group, e, detail);
+		return;
+	}
+
+	db->grouped = 1;
+	for (w = group; w != NULL; w = w->next) {
+		if (sqlite3_get_autocommit(db->handle))
+			break;
+		w->result = w->fn(db, w->arg, w->detail, w->len);
+	}
+	db->grouped = 0;
+
+	if (sqlite3_get_autocommit(db->handle)) {
+		log_warnx("event=group_aborted msg=\"a write ended the "
+		          "transaction; its whole group fails\"");
+		e = err_set(detail, sizeof detail, ERR_INTERNAL,
+		    "the service failed to complete the request");
+		for (; w != NULL; w = w->next)
+			w->result = ERR_OK; /* not run: fail them below */
+		group_fail(group, e, detail);
+		return;
+	}
+	e = db_commit(db, detail, sizeof detail);
+	if (e != ERR_OK)
+		group_fail(group, e, detail);
+}
+
+/* Takes the whole queue as the next group; called with the lock held. */
+static struct group_write *
+group_take(struct group_commit *g)
+{
+	struct group_write *group = g->queue;
+
+	g->queue = NULL;
+	g->queue_end = &g->queue;
+	return group;
+}
+
+enum err
+group_commit_run(struct group_commit *g, struct db *db, group_write_fn *fn,
+    void *arg, char *detail, size_t len)
+{
+	struct group_write me = { fn, arg, detail, len, ERR_OK, 0, NULL };
+	struct group_write *group, *w;
+
+	if (g == NULL)
+		return fn(db, arg, detail, len);
+
+	pthread_mutex_lock(&g->lock);
+	*g->queue_end = &me;
+	g->queue_end = &me.next;
+	while (!me.done) {
+		if (g->leading) {
+			pthread_cond_wait(&g->finished, &g->lock);
+			continue;
+		}
+		g->leading = 1;
+		pthread_mutex_unlock(&g->lock);
+
+		/* Writes arriving while the turn comes join this group. */
+		group_turn(g, LOCK_EX);
+		pthread_mutex_lock(&g->lock);
+		group = group_take(g);
+		pthread_mutex_unlock(&g->lock);
+
+		group_run(db, group);
+		group_turn(g, LOCK_UN);
+
+		pthread_mutex_lock(&g->lock);
+		g->groups++;
+		for (w = group; w != NULL; w = w->next) {
+			w->done = 1;
+			g->writes++;
+		}
+		g->leading = 0;
+		pthread_cond_broadcast(&g->finished);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return me.result;
+}
+
+size_t
+group_commit_queued(struct group_commit *g)
+{
+	struct group_write *w;
+	size_t n = 0;
+
+	pthread_mutex_lock(&g->lock);
+	for (w = g->queue; w != NULL; w = w->next)
+		n++;
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
