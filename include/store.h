@@ -88,8 +88,8 @@ enum err store_execution_recent(struct db *db, int64_t job_id,
 /*
  * What the elements of one list share: every job of a page embeds its
  * operation's element, the same for all jobs of one operation within one
- * snapshot, so it is built once and referenced.  Zero it before a list,
- * release it with store_memo_clear() after.
+ * snapshot, so it is built and printed once and its text referenced.  Zero it
+ * before a list, release it with store_memo_clear() after.
  */
 struct store_memo {
 	int64_t op_id;
@@ -105,6 +105,9 @@ typedef json_object *store_elem_fn(
 store_elem_fn store_operation_elem;
 store_elem_fn store_job_elem;
 store_elem_fn store_execution_elem;
+
+/* An integer that prints without snprintf. */
+json_object *store_int(int64_t v);
 
 /* Parses stored JSON text (or NULL) into an object; NULL on failure. */
 json_object *store_json_column(sqlite3_stmt *st, int col);

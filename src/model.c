@@ -100,7 +100,8 @@ time_layout_fill(char *buf, const int *values)
 	int v;
 
 	for (i = 0; time_layout[i] != '\0'; i += run) {
-		run = strspn(time_layout + i, "9");
+		for (run = 0; time_layout[i + run] == '9'; run++)
+			;
 		if (run == 0) {
 			buf[i] = time_layout[i];
 			run = 1;

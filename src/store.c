@@ -68,6 +68,75 @@ store_raw_serializer(
 	    pb, json_object_get_string(jso), json_object_get_string_len(jso));
 }
 
+/* Prints an integer without snprintf, which is most of the cost of the
+ * ids and revisions of a page. */
+static int
+store_int_serializer(
+    json_object *jso, struct printbuf *pb, int level, int flags)
+{
+	char buf[24], *p = buf + sizeof buf;
+	int64_t v = json_object_get_int64(jso);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	(void)level;
+	(void)flags;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	return printbuf_memappend(pb, p, (int)(buf + sizeof buf - p));
+}
+
+json_object *
+store_int(int64_t v)
+{
+	json_object *o = json_object_new_int64(v);
+
+	if (o != NULL)
+		json_object_set_serializer(o, store_int_serializer, NULL, NULL);
+	return o;
+}
+
+/* Prints a string that needs no escaping (checked when it is made)
+ * between quotes, without scanning it again. */
+static int
+store_plain_serializer(
+    json_object *jso, struct printbuf *pb, int level, int flags)
+{
+	(void)level;
+	(void)flags;
+	printbuf_memappend(pb, "\"", 1);
+	printbuf_memappend(
+	    pb, json_object_get_string(jso), json_object_get_string_len(jso));
+	return printbuf_memappend(pb, "\"", 1);
+}
+
+/* A string of letters, digits and "-:._@": timestamps, statuses, type
+ * names.  Anything else becomes an ordinary, escaped string. */
+static json_object *
+store_plain_string(const char *s, size_t n)
+{
+	json_object *o = json_object_new_string_len(s, (int)n);
+
+	if (o != NULL &&
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	              "0123456789-:._@") == n)
+		json_object_set_serializer(
+		    o, store_plain_serializer, NULL, NULL);
+	return o;
+}
+
+static json_object *
+store_plain_column(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+
+	if (text == NULL)
+		return NULL;
+	return store_plain_string(text, (size_t)sqlite3_column_bytes(st, col));
+}
+
 json_object *
 store_raw_column(sqlite3_stmt *st, int col)
 {
@@ -88,7 +157,7 @@ store_time_column(sqlite3_stmt *st, int col)
 	char buf[MODEL_TIME_LEN];
 
 	model_format_time(sqlite3_column_int64(st, col), buf);
-	return json_object_new_string(buf);
+	return store_plain_string(buf, MODEL_TIME_LEN - 1);
 }
 
 char *
@@ -121,10 +190,11 @@ store_operation_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 	(void)memo;
 	if (!ok)
 		return NULL;
-	store_add(
-	    o, "@type", json_object_new_string(MODEL_OPERATION_ELEM_TYPE), &ok);
-	store_add(
-	    o, "id", json_object_new_int64(sqlite3_column_int64(st, col)), &ok);
+	store_add(o, "@type",
+	    store_plain_string(MODEL_OPERATION_ELEM_TYPE,
+	        sizeof MODEL_OPERATION_ELEM_TYPE - 1),
+	    &ok);
+	store_add(o, "id", store_int(sqlite3_column_int64(st, col)), &ok);
 	store_add_nullable(
 	    o, "created_at", st, col + 5, store_time_column, &ok);
 	store_add_nullable(
@@ -132,6 +202,25 @@ store_operation_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 	store_add_nullable(o, "backoff", st, col + 4, store_raw_column, &ok);
 	store_add_nullable(o, "info", st, col + 3, store_raw_column, &ok);
 	return store_done(o, ok);
+}
+
+/* The object as a raw value of its printed text; puts obj. */
+static json_object *
+store_printed(json_object *obj)
+{
+	const char *text;
+	json_object *raw = NULL;
+	size_t n;
+
+	text = json_object_to_json_string_length(
+	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (text != NULL)
+		raw = json_object_new_string_len(text, (int)n);
+	if (raw != NULL)
+		json_object_set_serializer(
+		    raw, store_raw_serializer, NULL, NULL);
+	json_object_put(obj);
+	return raw;
 }
 
 void
@@ -153,12 +242,17 @@ store_job_operation(sqlite3_stmt *st, int col, struct store_memo *memo)
 	if (memo != NULL && memo->op != NULL && memo->op_id == op_id)
 		return json_object_get(memo->op);
 	op = store_operation_elem(st, col, NULL);
-	if (memo != NULL && op != NULL) {
-		store_memo_clear(memo);
-		memo->op_id = op_id;
-		memo->op = json_object_get(op);
-	}
-	return op;
+	if (memo == NULL || op == NULL)
+		return op;
+
+	/* Kept as its text, so that the jobs of a page that share it do
+	 * not each print it again. */
+	store_memo_clear(memo);
+	memo->op = store_printed(op);
+	if (memo->op == NULL)
+		return NULL;
+	memo->op_id = op_id;
+	return json_object_get(memo->op);
 }
 
 json_object *
@@ -169,15 +263,14 @@ store_job_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 
 	if (!ok)
 		return NULL;
-	store_add(j, "@type", json_object_new_string(MODEL_JOB_ELEM_TYPE), &ok);
-	store_add(
-	    j, "id", json_object_new_int64(sqlite3_column_int64(st, col)), &ok);
-	store_add(j, "revision",
-	    json_object_new_int64(sqlite3_column_int64(st, col + 1)), &ok);
-	store_add(j, "status",
-	    json_object_new_string(
-	        (const char *)sqlite3_column_text(st, col + 2)),
+	store_add(j, "@type",
+	    store_plain_string(
+	        MODEL_JOB_ELEM_TYPE, sizeof MODEL_JOB_ELEM_TYPE - 1),
 	    &ok);
+	store_add(j, "id", store_int(sqlite3_column_int64(st, col)), &ok);
+	store_add(
+	    j, "revision", store_int(sqlite3_column_int64(st, col + 1)), &ok);
+	store_add(j, "status", store_plain_column(st, col + 2), &ok);
 	store_add_nullable(
 	    j, "created_at", st, col + 4, store_time_column, &ok);
 	store_add_nullable(
@@ -218,13 +311,12 @@ store_execution_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 	(void)memo;
 	if (!ok)
 		return NULL;
-	store_add(
-	    e, "id", json_object_new_int64(sqlite3_column_int64(st, col)), &ok);
+	store_add(e, "id", store_int(sqlite3_column_int64(st, col)), &ok);
 	store_add(e, "address", store_execution_address(st, col + 12), &ok);
-	store_add(e, "ordinal",
-	    json_object_new_int64(sqlite3_column_int64(st, col + 1)), &ok);
-	store_add(e, "revision",
-	    json_object_new_int64(sqlite3_column_int64(st, col + 2)), &ok);
+	store_add(
+	    e, "ordinal", store_int(sqlite3_column_int64(st, col + 1)), &ok);
+	store_add(
+	    e, "revision", store_int(sqlite3_column_int64(st, col + 2)), &ok);
 	store_add_nullable(e, "status", st, col + 3, store_text_column, &ok);
 	store_add_nullable(e, "parameters", st, col + 4, store_raw_column, &ok);
 	store_add_nullable(e, "roles", st, col + 5, store_raw_column, &ok);
@@ -363,12 +455,11 @@ store_page_info(const struct query *q, int64_t total)
 
 	if (!ok)
 		return NULL;
-	store_add(p, "number", json_object_new_int64(q->page_number), &ok);
-	store_add(p, "size", json_object_new_int64(q->page_size), &ok);
-	store_add(p, "total_elements", json_object_new_int64(total), &ok);
+	store_add(p, "number", store_int(q->page_number), &ok);
+	store_add(p, "size", store_int(q->page_size), &ok);
+	store_add(p, "total_elements", store_int(total), &ok);
 	store_add(p, "total_pages",
-	    json_object_new_int64((total + q->page_size - 1) / q->page_size),
-	    &ok);
+	    store_int((total + q->page_size - 1) / q->page_size), &ok);
 	return store_done(p, ok);
 }
 

@@ -549,6 +549,28 @@ test_store_operation_get(void **state)
 	json_object_put(elem);
 }
 
+/* Integers printed without snprintf read as json-c prints them. */
+static void
+test_store_int_prints_like_json_c(void **state)
+{
+	static const int64_t values[] = { 0, 7, -1, 42, 1000000007, INT64_MAX,
+		INT64_MIN, -9876543210 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof values / sizeof values[0]; i++) {
+		json_object *ours = store_int(values[i]);
+		json_object *theirs = json_object_new_int64(values[i]);
+
+		assert_non_null(ours);
+		assert_string_equal(json_object_to_json_string(ours),
+		    json_object_to_json_string(theirs));
+		assert_int_equal(json_object_get_int64(ours), values[i]);
+		json_object_put(ours);
+		json_object_put(theirs);
+	}
+}
+
 static void
 test_store_operation_delete(void **state)
 {
@@ -1266,6 +1288,7 @@ main(void)
 		T(test_store_operation_backoff_clamps_jobs),
 		T(test_store_operation_get),
 		T(test_store_operation_delete),
+		cmocka_unit_test(test_store_int_prints_like_json_c),
 		T(test_store_operation_list),
 		T(test_store_job_insert),
 		T(test_store_job_update_revision),
