@@ -83,6 +83,8 @@ struct db {
 	int64_t busy_since_ns; /* CLOCK_MONOTONIC of the first retry */
 	int checkpointing;     /* waits are short while restarting the log */
 	int grouped; /* inside a group commit: transactions are savepoints */
+	int64_t
+	    waiting_since_ns; /* when set, the busy timeout counts from it */
 };
 
 /*
@@ -93,6 +95,9 @@ struct db {
  * newer than this program.  Returns 0, or -1 with a message in err.
  */
 int db_open(struct db *db, const struct conf *conf, char *err, size_t len);
+
+/* CLOCK_MONOTONIC in nanoseconds, the clock of busy timeouts. */
+int64_t db_monotonic_ns(void);
 
 /* Caps the connection's page cache at kib KiB (SQLite's default is
  * 2 MiB); 0 or -1 with a message in err. */

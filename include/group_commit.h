@@ -9,10 +9,10 @@
  * that arrive meanwhile queue up and form the next group.  Nobody waits
  * for a group to fill: a lone write is committed at once.
  *
- * The leaders of the processes sharing a database take turns through a
- * lock file (flock), so that the next leader starts the moment the
- * previous one has committed, where SQLite's own lock would have it
- * sleep and retry; meanwhile its process's writes gather into its group.
+ * The leaders of the processes sharing a database take turns (turn.h),
+ * so that the next leader starts the moment the previous one has
+ * committed, where SQLite's own lock would have it sleep and retry;
+ * meanwhile its process's writes gather into its group.
  */
 #ifndef LEDGEROPS_GROUP_COMMIT_H
 #define LEDGEROPS_GROUP_COMMIT_H
@@ -22,6 +22,7 @@
 
 #include "db.h"
 #include "error.h"
+#include "turn.h"
 
 /*
  * One write: it runs its statements on db between db_begin() and
@@ -39,7 +40,7 @@ struct group_commit {
 	pthread_cond_t finished; /* a group was committed or failed */
 	struct group_write *queue, **queue_end;
 	int leading;                  /* a leader is running a group */
-	int lock_fd;                  /* the processes' turn, or -1 */
+	struct turn turn;             /* between the processes (turn.h) */
 	unsigned long groups, writes; /* counters for the log at exit */
 };
 

@@ -96,7 +96,7 @@ db_set_wal(struct db *db, const struct conf *conf, char *err, size_t len)
 	return rc;
 }
 
-static int64_t
+int64_t
 db_monotonic_ns(void)
 {
 	struct timespec ts;
@@ -120,9 +120,11 @@ db_busy(void *ctx, int count)
 	int64_t limit_ms =
 	    db->checkpointing ? DB_CHECKPOINT_WAIT_MS : db->busy_timeout_ms;
 
+	/* A group's leader has been waiting since it asked for its turn. */
 	if (count == 0)
-		db->busy_since_ns = now;
-	else if (now - db->busy_since_ns >= limit_ms * 1000000)
+		db->busy_since_ns =
+		    db->waiting_since_ns != 0 ? db->waiting_since_ns : now;
+	if (now - db->busy_since_ns >= limit_ms * 1000000)
 		return 0;
 	nanosleep(&(struct timespec){ 0, pause_ns }, NULL);
 	return 1;

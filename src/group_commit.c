@@ -1,9 +1,5 @@
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "group_commit.h"
 #include "log.h"
@@ -23,48 +19,25 @@ group_commit_init(struct group_commit *g, const char *lock_path)
 {
 	memset(g, 0, sizeof *g);
 	g->queue_end = &g->queue;
-	g->lock_fd = -1;
 	if (pthread_mutex_init(&g->lock, NULL) != 0)
 		return -1;
 	if (pthread_cond_init(&g->finished, NULL) != 0) {
 		pthread_mutex_destroy(&g->lock);
 		return -1;
 	}
-	if (lock_path == NULL)
-		return 0;
-	g->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (g->lock_fd < 0)
-		log_warn("event=lock_file_failed path=\"%s\"", lock_path);
+	g->turn.file = NULL;
+	g->turn.fd = -1;
+	if (lock_path != NULL)
+		turn_open(&g->turn, lock_path);
 	return 0;
 }
 
 void
 group_commit_destroy(struct group_commit *g)
 {
-	if (g->lock_fd >= 0)
-		close(g->lock_fd);
+	turn_close(&g->turn);
 	pthread_cond_destroy(&g->finished);
 	pthread_mutex_destroy(&g->lock);
-}
-
-/* Takes or gives back the processes' turn.  Without it SQLite still
- * serialises the writers, so a failure is logged and the lock file left
- * aside rather than failing the writes. */
-static void
-group_turn(struct group_commit *g, int operation)
-{
-	int rc;
-
-	if (g->lock_fd < 0)
-		return;
-	do
-		rc = flock(g->lock_fd, operation);
-	while (rc != 0 && errno == EINTR);
-	if (rc != 0) {
-		log_warn("event=lock_file_failed");
-		close(g->lock_fd);
-		g->lock_fd = -1;
-	}
 }
 
 /* Gives every write of the group that had succeeded the group's error. */
@@ -134,6 +107,37 @@ group_take(struct group_commit *g)
 	return group;
 }
 
+/*
+ * Waits for the processes' turn, takes the queue as its group (writes
+ * that arrived meanwhile join it) and runs it.  The wait for the turn
+ * counts against the busy timeout, as the wait for SQLite's lock does,
+ * so that writers behind a stuck one get 503 in time.
+ */
+static struct group_write *
+group_lead(struct group_commit *g, struct db *db)
+{
+	struct group_write *group;
+	int64_t since = db_monotonic_ns();
+	int turn;
+
+	turn = turn_take(&g->turn, since + db->busy_timeout_ms * 1000000);
+	pthread_mutex_lock(&g->lock);
+	group = group_take(g);
+	pthread_mutex_unlock(&g->lock);
+
+	if (turn != 0) {
+		group_fail(group, ERR_BUSY,
+		    "the database stayed locked past the busy timeout; "
+		    "retry shortly");
+		return group;
+	}
+	db->waiting_since_ns = since;
+	group_run(db, group);
+	db->waiting_since_ns = 0;
+	turn_give(&g->turn);
+	return group;
+}
+
 enum err
 group_commit_run(struct group_commit *g, struct db *db, group_write_fn *fn,
     void *arg, char *detail, size_t len)
@@ -155,14 +159,7 @@ group_commit_run(struct group_commit *g, struct db *db, group_write_fn *fn,
 		g->leading = 1;
 		pthread_mutex_unlock(&g->lock);
 
-		/* Writes arriving while the turn comes join this group. */
-		group_turn(g, LOCK_EX);
-		pthread_mutex_lock(&g->lock);
-		group = group_take(g);
-		pthread_mutex_unlock(&g->lock);
-
-		group_run(db, group);
-		group_turn(g, LOCK_UN);
+		group = group_lead(g, db);
 
 		pthread_mutex_lock(&g->lock);
 		g->groups++;
