@@ -59,11 +59,12 @@ struct http_request {
 struct http_response {
 	int status;
 	const char *content_type;
-	char *body; /* owned; NULL for no body */
+	const char *body; /* NULL for no body; in body_json or static */
 	size_t body_len;
-	char etag[32];   /* "" for none; without quotes */
-	char allow[64];  /* "" for none */
-	int retry_after; /* seconds; 0 for none */
+	json_object *body_json; /* a reference to the printed document */
+	char etag[32];          /* "" for none; without quotes */
+	char allow[64];         /* "" for none */
+	int retry_after;        /* seconds; 0 for none */
 };
 
 /*

@@ -389,10 +389,11 @@ http_respond_json(struct http_response *res, int status, json_object *body)
 	    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 	if (text == NULL)
 		return ERR_INTERNAL;
-	free(res->body);
-	res->body = strndup(text, n);
-	if (res->body == NULL)
-		return ERR_INTERNAL;
+	/* The text lives in the document's print buffer: keep the document
+	 * rather than copy a page of text. */
+	json_object_put(res->body_json);
+	res->body_json = json_object_get(body);
+	res->body = text;
 	res->body_len = n;
 	res->status = status;
 	res->content_type = "application/json";
@@ -407,9 +408,10 @@ http_respond_fallback(struct http_response *res)
 	                           "\"Internal Server Error\",\"status\":500,"
 	                           "\"code\":\"internal_error\"}";
 
-	free(res->body);
-	res->body = strdup(body);
-	res->body_len = res->body ? sizeof body - 1 : 0;
+	json_object_put(res->body_json);
+	res->body_json = NULL;
+	res->body = body;
+	res->body_len = sizeof body - 1;
 	res->status = 500;
 	res->content_type = "application/problem+json";
 }
@@ -518,6 +520,6 @@ http_format_head(const struct http_response *res,
 void
 http_response_free(struct http_response *res)
 {
-	free(res->body);
+	json_object_put(res->body_json);
 	memset(res, 0, sizeof *res);
 }

@@ -112,16 +112,28 @@ store_plain_serializer(
 	return printbuf_memappend(pb, "\"", 1);
 }
 
+/* Whether c may stand in a JSON string as itself in any context. */
+static int
+store_plain_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' ||
+	       c == '_' || c == '@';
+}
+
 /* A string of letters, digits and "-:._@": timestamps, statuses, type
- * names.  Anything else becomes an ordinary, escaped string. */
+ * names.  Anything else becomes an ordinary, escaped string; checked
+ * says whether to look (text of our own making needs not). */
 static json_object *
-store_plain_string(const char *s, size_t n)
+store_plain_string(const char *s, size_t n, int checked)
 {
 	json_object *o = json_object_new_string_len(s, (int)n);
+	size_t i = n;
 
-	if (o != NULL &&
-	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	              "0123456789-:._@") == n)
+	if (checked)
+		for (i = 0; i < n && store_plain_char((unsigned char)s[i]); i++)
+			;
+	if (o != NULL && i == n)
 		json_object_set_serializer(
 		    o, store_plain_serializer, NULL, NULL);
 	return o;
@@ -134,7 +146,8 @@ store_plain_column(sqlite3_stmt *st, int col)
 
 	if (text == NULL)
 		return NULL;
-	return store_plain_string(text, (size_t)sqlite3_column_bytes(st, col));
+	return store_plain_string(
+	    text, (size_t)sqlite3_column_bytes(st, col), 1);
 }
 
 json_object *
@@ -157,7 +170,7 @@ store_time_column(sqlite3_stmt *st, int col)
 	char buf[MODEL_TIME_LEN];
 
 	model_format_time(sqlite3_column_int64(st, col), buf);
-	return store_plain_string(buf, MODEL_TIME_LEN - 1);
+	return store_plain_string(buf, MODEL_TIME_LEN - 1, 0);
 }
 
 char *
@@ -181,6 +194,26 @@ store_address_string(const char *type, const char *definition, const char *name)
 	return out;
 }
 
+/* created_at and updated_at from columns col and col + 1; a resource
+ * never changed since its creation shares one printed time for both. */
+static void
+store_add_times(json_object *obj, sqlite3_stmt *st, int col, int *ok)
+{
+	json_object *created;
+
+	store_add_nullable(obj, "created_at", st, col, store_time_column, ok);
+	created = json_object_object_get(obj, "created_at");
+	if (created != NULL &&
+	    sqlite3_column_type(st, col + 1) == SQLITE_INTEGER &&
+	    sqlite3_column_int64(st, col + 1) ==
+	        sqlite3_column_int64(st, col)) {
+		store_add(obj, "updated_at", json_object_get(created), ok);
+		return;
+	}
+	store_add_nullable(
+	    obj, "updated_at", st, col + 1, store_time_column, ok);
+}
+
 json_object *
 store_operation_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 {
@@ -192,13 +225,10 @@ store_operation_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 		return NULL;
 	store_add(o, "@type",
 	    store_plain_string(MODEL_OPERATION_ELEM_TYPE,
-	        sizeof MODEL_OPERATION_ELEM_TYPE - 1),
+	        sizeof MODEL_OPERATION_ELEM_TYPE - 1, 0),
 	    &ok);
 	store_add(o, "id", store_int(sqlite3_column_int64(st, col)), &ok);
-	store_add_nullable(
-	    o, "created_at", st, col + 5, store_time_column, &ok);
-	store_add_nullable(
-	    o, "updated_at", st, col + 6, store_time_column, &ok);
+	store_add_times(o, st, col + 5, &ok);
 	store_add_nullable(o, "backoff", st, col + 4, store_raw_column, &ok);
 	store_add_nullable(o, "info", st, col + 3, store_raw_column, &ok);
 	return store_done(o, ok);
@@ -265,16 +295,13 @@ store_job_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 		return NULL;
 	store_add(j, "@type",
 	    store_plain_string(
-	        MODEL_JOB_ELEM_TYPE, sizeof MODEL_JOB_ELEM_TYPE - 1),
+	        MODEL_JOB_ELEM_TYPE, sizeof MODEL_JOB_ELEM_TYPE - 1, 0),
 	    &ok);
 	store_add(j, "id", store_int(sqlite3_column_int64(st, col)), &ok);
 	store_add(
 	    j, "revision", store_int(sqlite3_column_int64(st, col + 1)), &ok);
 	store_add(j, "status", store_plain_column(st, col + 2), &ok);
-	store_add_nullable(
-	    j, "created_at", st, col + 4, store_time_column, &ok);
-	store_add_nullable(
-	    j, "updated_at", st, col + 5, store_time_column, &ok);
+	store_add_times(j, st, col + 4, &ok);
 	store_add_nullable(j, "info", st, col + 3, store_raw_column, &ok);
 	store_add(j, "operation", store_job_operation(st, col + 8, memo), &ok);
 	return store_done(j, ok);
