@@ -11,6 +11,7 @@ struct group_write {
 	size_t len;
 	enum err result;
 	int done;
+	int64_t queued_ns; /* CLOCK_MONOTONIC when it joined the queue */
 	struct group_write *next;
 };
 
@@ -67,6 +68,14 @@ group_run(struct db *db, struct group_write *group)
 
 	for (w = group; w != NULL; w = w->next)
 		w->result = ERR_OK;
+
+	/* No write leaves a transaction open, but if one ever did, the
+	 * group must not fail for it. */
+	if (!sqlite3_get_autocommit(db->handle)) {
+		log_warnx("event=transaction_left_open");
+		db_rollback(db);
+		db_reset_all(db);
+	}
 	e = db_begin(db, detail, sizeof detail);
 	if (e != ERR_OK) {
 		group_fail(group, e, detail);
@@ -109,15 +118,15 @@ group_take(struct group_commit *g)
 
 /*
  * Waits for the processes' turn, takes the queue as its group (writes
- * that arrived meanwhile join it) and runs it.  The wait for the turn
- * counts against the busy timeout, as the wait for SQLite's lock does,
- * so that writers behind a stuck one get 503 in time.
+ * that arrived meanwhile join it) and runs it.  The busy timeout counts
+ * from since, when the longest waiting write of the group joined the
+ * queue, and covers the wait for the turn and for SQLite's lock, so that
+ * writes behind a stuck one get 503 in time.
  */
 static struct group_write *
-group_lead(struct group_commit *g, struct db *db)
+group_lead(struct group_commit *g, struct db *db, int64_t since)
 {
 	struct group_write *group;
-	int64_t since = db_monotonic_ns();
 	int turn;
 
 	turn = turn_take(&g->turn, since + db->busy_timeout_ms * 1000000);
@@ -142,8 +151,10 @@ enum err
 group_commit_run(struct group_commit *g, struct db *db, group_write_fn *fn,
     void *arg, char *detail, size_t len)
 {
-	struct group_write me = { fn, arg, detail, len, ERR_OK, 0, NULL };
+	struct group_write me = { fn, arg, detail, len, ERR_OK, 0,
+		db_monotonic_ns(), NULL };
 	struct group_write *group, *w;
+	int64_t since;
 
 	if (g == NULL)
 		return fn(db, arg, detail, len);
@@ -157,9 +168,10 @@ group_commit_run(struct group_commit *g, struct db *db, group_write_fn *fn,
 			continue;
 		}
 		g->leading = 1;
+		since = g->queue->queued_ns; /* the longest waiting */
 		pthread_mutex_unlock(&g->lock);
 
-		group = group_lead(g, db);
+		group = group_lead(g, db, since);
 
 		pthread_mutex_lock(&g->lock);
 		g->groups++;

@@ -62,9 +62,13 @@ log_info(const char *fmt, ...)
 void
 log_warn(const char *fmt, ...)
 {
+	int saved = errno;
+	char text[128];
 	va_list ap;
-	const char *text = strerror(errno);
 
+	/* strerror_r: the responder logs from several threads. */
+	if (strerror_r(saved, text, sizeof text) != 0)
+		snprintf(text, sizeof text, "error %d", saved);
 	va_start(ap, fmt);
 	log_emit(LOG_WARNING, "warn", text, fmt, ap);
 	va_end(ap);

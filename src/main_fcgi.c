@@ -25,6 +25,13 @@
 /* The page cache of a responder, shared out among its threads. */
 #define FCGI_CACHE_KIB 2048
 
+/* A connection whose request head has not arrived by then is dropped, so
+ * that silent or stalled connections cannot hold every thread. */
+#define FCGI_HEAD_TIMEOUT_NS (5 * INT64_C(1000000000))
+
+/* Interrupts a thread reading a request head (see fcgi_kick). */
+#define FCGI_KICK_SIGNAL SIGUSR2
+
 struct responder;
 
 /* One serving thread: its request and its connection. */
@@ -35,6 +42,8 @@ struct worker {
 	pthread_t thread;
 	int epoll_fd;
 	int running;
+	atomic_int exited;
+	atomic_llong head_since_ns; /* reading a request head since; or 0 */
 };
 
 struct responder {
@@ -118,6 +127,29 @@ fcgi_stop_all(void)
  * the wake pipe, which a shutdown makes readable for every thread.
  * Returns 0 with a request, -1 when the thread should end.
  */
+/*
+ * Takes a connection and reads its request head.  libfcgi reads the head
+ * with blocking reads, so the kick signal is let in only meanwhile: at
+ * shutdown, or when the head is late, the main thread interrupts the
+ * read and libfcgi drops the connection.  At any other time a kick stays
+ * pending and harmless.
+ */
+static int
+fcgi_accept_one(struct worker *w)
+{
+	sigset_t kick;
+	int rc;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, FCGI_KICK_SIGNAL);
+	atomic_store(&w->head_since_ns, db_monotonic_ns());
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	rc = FCGX_Accept_r(&w->request);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+	atomic_store(&w->head_since_ns, 0);
+	return rc;
+}
+
 static int
 fcgi_accept(struct worker *w)
 {
@@ -125,7 +157,7 @@ fcgi_accept(struct worker *w)
 	int rc;
 
 	while (!atomic_load(&w->resp->stopping)) {
-		rc = FCGX_Accept_r(&w->request);
+		rc = fcgi_accept_one(w);
 		if (rc >= 0)
 			return 0;
 		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
@@ -171,6 +203,7 @@ fcgi_worker(void *arg)
 		fcgi_serve(&w->api, &w->request);
 		FCGX_Finish_r(&w->request);
 	}
+	atomic_store(&w->exited, 1);
 	return NULL;
 }
 
@@ -193,11 +226,12 @@ fcgi_workers_open(struct responder *resp)
 		return -1;
 	}
 	resp->nworkers = (int)resp->conf.threads;
+	for (i = 0; i < resp->nworkers; i++)
+		resp->workers[i].epoll_fd = -1;
 	for (i = 0; i < resp->nworkers; i++) {
 		struct worker *w = &resp->workers[i];
 
 		w->resp = resp;
-		w->epoll_fd = -1;
 		w->api.conf = &resp->conf;
 		w->api.group = &resp->group;
 		if (db_open(&w->api.db, &resp->conf, err, sizeof err) != 0 ||
@@ -230,20 +264,86 @@ fcgi_workers_close(struct responder *resp)
 	resp->workers = NULL;
 }
 
+/* The signals that stop a responder gracefully: SIGTERM and SIGINT, and
+ * SIGUSR1 and SIGHUP, which web servers send to restart FastCGI
+ * applications (libfcgi's own SIGUSR1 handler would otherwise leave the
+ * threads spinning). */
+static void
+fcgi_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGHUP);
+}
+
+static void
+fcgi_on_kick(int sig)
+{
+	(void)sig;
+}
+
+/* Interrupts the threads that are reading a request head: all of them
+ * (at shutdown), or those reading one for too long. */
+static void
+fcgi_kick(struct responder *resp, int all)
+{
+	int64_t now = db_monotonic_ns(), since;
+	int i;
+
+	for (i = 0; i < resp->nworkers; i++) {
+		struct worker *w = &resp->workers[i];
+
+		if (!w->running || atomic_load(&w->exited))
+			continue;
+		since = atomic_load(&w->head_since_ns);
+		if (all || (since != 0 && now - since > FCGI_HEAD_TIMEOUT_NS))
+			pthread_kill(w->thread, FCGI_KICK_SIGNAL);
+	}
+}
+
+static int
+fcgi_all_exited(struct responder *resp)
+{
+	int i;
+
+	for (i = 0; i < resp->nworkers; i++)
+		if (resp->workers[i].running &&
+		    !atomic_load(&resp->workers[i].exited))
+			return 0;
+	return 1;
+}
+
+/* Waits for a stop signal, dropping late request heads each second. */
+static void
+fcgi_wait_for_stop(struct responder *resp)
+{
+	struct timespec second = { 1, 0 };
+	sigset_t set;
+
+	fcgi_stop_signals(&set);
+	while (sigtimedwait(&set, NULL, &second) < 0)
+		fcgi_kick(resp, 0);
+}
+
 /*
- * Runs the threads until SIGTERM or SIGINT: then the idle ones leave at
- * once and busy ones after answering the request they are serving.  The
- * signals stay blocked in every thread and are taken here by sigwait().
+ * Runs the threads until a stop signal: then the idle ones leave at
+ * once, those reading a request head drop it, and busy ones leave after
+ * answering the request they are serving.  The signals stay blocked in
+ * every thread and are taken here.
  */
 static int
 fcgi_run(struct responder *resp)
 {
-	sigset_t set;
-	int i, sig, started = 0;
+	struct timespec tick = { 0, 20000000 };
+	struct sigaction sa;
+	int i, started = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fcgi_on_kick; /* no SA_RESTART: reads give EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(FCGI_KICK_SIGNAL, &sa, NULL);
 	for (i = 0; i < resp->nworkers; i++) {
 		struct worker *w = &resp->workers[i];
 
@@ -256,13 +356,16 @@ fcgi_run(struct responder *resp)
 	}
 	if (started == resp->nworkers) {
 		log_info("event=ready threads=%d", started);
-		while (sigwait(&set, &sig) != 0)
-			;
+		fcgi_wait_for_stop(resp);
 	}
 
 	atomic_store(&resp->stopping, 1);
 	if (write(resp->wake[1], "x", 1) != 1)
 		log_warn("event=wake_failed");
+	while (!fcgi_all_exited(resp)) {
+		fcgi_kick(resp, 1);
+		nanosleep(&tick, NULL);
+	}
 	for (i = 0; i < resp->nworkers; i++)
 		if (resp->workers[i].running)
 			pthread_join(resp->workers[i].thread, NULL);
@@ -353,10 +456,9 @@ main(int argc, char **argv)
 	}
 
 	/* Blocked before any thread starts, so that every thread inherits
-	 * it and only sigwait() in this one takes the signals. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	 * it and only sigtimedwait() in this one takes the signals. */
+	fcgi_stop_signals(&set);
+	sigaddset(&set, FCGI_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	if (FCGX_Init() != 0) {

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_mutex_clocklock */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -29,6 +30,26 @@ turn_flock(int fd, int operation)
 		rc = flock(fd, operation);
 	while (rc != 0 && errno == EINTR);
 	return rc;
+}
+
+/* Takes the shared lock.  Another process holds the file exclusively
+ * only while it sets the mutex up, so a wait of more than a second
+ * means something else holds it: go on without turns rather than
+ * wait for it. */
+static int
+turn_share(int fd)
+{
+	struct timespec pause = { 0, 10000000 };
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (turn_flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	return -1;
 }
 
 /* Sets the mutex up; only while holding the file alone. */
@@ -72,7 +93,7 @@ turn_map(int fd)
 		return NULL;
 	if (alone && turn_setup(f) != 0)
 		goto fail;
-	if (turn_flock(fd, LOCK_SH) != 0 || f->magic != TURN_MAGIC)
+	if (turn_share(fd) != 0 || f->magic != TURN_MAGIC)
 		goto fail;
 	return f;
 fail:
@@ -86,7 +107,9 @@ turn_open(struct turn *t, const char *path)
 	struct stat st;
 
 	t->file = NULL;
-	t->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* Only the responders' own user may lock it, or anyone could stall
+	 * their writes by holding it. */
+	t->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (t->fd >= 0 && fstat(t->fd, &st) == 0 && S_ISREG(st.st_mode))
 		t->file = turn_map(t->fd);
 	if (t->file != NULL)
@@ -109,26 +132,14 @@ turn_close(struct turn *t)
 int
 turn_take(struct turn *t, int64_t deadline_ns)
 {
-	struct timespec now, until;
-	int64_t left_ns;
+	struct timespec until = { (time_t)(deadline_ns / 1000000000),
+		(long)(deadline_ns % 1000000000) };
 	int rc;
 
 	if (t->file == NULL)
 		return 0;
-
-	/* POSIX waits by the wall clock: translate the deadline. */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left_ns =
-	    deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
-	clock_gettime(CLOCK_REALTIME, &until);
-	left_ns += until.tv_nsec;
-	until.tv_sec += (time_t)(left_ns / 1000000000);
-	until.tv_nsec = (long)(left_ns % 1000000000);
-	if (until.tv_nsec < 0) {
-		until.tv_sec--;
-		until.tv_nsec += 1000000000;
-	}
-	rc = pthread_mutex_timedlock(&t->file->mutex, &until);
+	/* By the monotonic clock: a step of the wall clock changes nothing. */
+	rc = pthread_mutex_clocklock(&t->file->mutex, CLOCK_MONOTONIC, &until);
 	if (rc == 0)
 		return 0;
 	if (rc == ETIMEDOUT)

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -153,6 +156,32 @@ test_stale_file_is_set_up_afresh(void **state)
 	turn_close(&t);
 }
 
+/* Someone else holding the file exclusively (not a responder setting it
+ * up) made a responder block at start; now it goes on without turns. */
+static void
+test_foreign_lock_does_not_block(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st;
+	struct turn t;
+	int fd;
+
+	turn_open(&t, fx->path);
+	assert_non_null(t.file);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	turn_close(&t);
+
+	fd = open(fx->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	turn_open(&t, fx->path);
+	assert_null(t.file);
+	assert_int_equal(turn_take(&t, in_ms(0)), 0);
+	turn_close(&t);
+	close(fd);
+}
+
 static void
 test_no_file_means_no_turns(void **state)
 {
@@ -178,6 +207,8 @@ main(void)
 		    test_killed_holder_passes_the_turn, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stale_file_is_set_up_afresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_foreign_lock_does_not_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_no_file_means_no_turns, setup, teardown),
 	};

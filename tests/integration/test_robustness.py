@@ -4,8 +4,10 @@ concurrent writers, a locked database, and SIGTERM handling."""
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -291,6 +293,92 @@ class TestBusyDatabase(unittest.TestCase):
                              200)
             r = svc.get("REPORT/busy/j?data=none")
             self.assertEqual(r.json()["status"], "EXECUTING")
+
+
+class TestBusyOneResponder(unittest.TestCase):
+
+    def test_queued_writes_answer_within_one_timeout(self):
+        """Writes queued behind their responder's leader count their wait
+        from when they arrived: they got 503 after up to twice the busy
+        timeout when each group started its own."""
+        timeout_ms = 1000
+        with harness.Service(pool=1, busy_timeout_ms=timeout_ms) as svc:
+            self.assertEqual(svc.put("", op_info("REPORT", "q")).status, 200)
+            sock = svc.fcgi_socket(0)
+            con = sqlite3.connect(svc.db_path, timeout=0,
+                                  isolation_level=None)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+
+                def put(i):
+                    body = body_of(job_info("q%d" % i))
+                    start = time.monotonic()
+                    st, _, _ = fcgi_request(
+                        sock, cgi_params("PUT", URI + "REPORT/q", body=body),
+                        [body], timeout=20)
+                    return st, time.monotonic() - start
+
+                results = harness.run_threads(put, 4)
+            finally:
+                con.rollback()
+                con.close()
+        for st, took in results:
+            self.assertEqual(st, 503)
+            self.assertLess(took, 1.6 * timeout_ms / 1000.0, results)
+
+
+class TestSignals(unittest.TestCase):
+
+    def setUp(self):
+        self.svc = harness.Service(pool=2).start()
+
+    def tearDown(self):
+        self.svc.stop()
+
+    def test_sigusr1_stops_gracefully(self):
+        """libfcgi's own SIGUSR1 handler left every thread spinning on a
+        readable socket; SIGUSR1 is now a graceful stop."""
+        pid = self.svc.responder_for_socket(0)
+        os.kill(pid, signal.SIGUSR1)
+        self.assertTrue(wait_until(lambda: not harness.pid_alive(pid), 1.0),
+                        "responder %d still alive after SIGUSR1 (%r)"
+                        % (pid, harness.proc_stat(pid)))
+        self.assertEqual(self.svc.get("").status, 200)
+
+    def test_sigterm_with_silent_connection(self):
+        """A connection that never sends its request head held a thread in
+        a blocking read past SIGTERM."""
+        pid = self.svc.responder_for_socket(0)
+        idle = harness.socket_count(pid)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(self.svc.fcgi_socket(0))
+        try:
+            self.assertTrue(wait_until(
+                lambda: harness.socket_count(pid) > idle, 5.0))
+            os.kill(pid, signal.SIGTERM)
+            self.assertTrue(
+                wait_until(lambda: not harness.pid_alive(pid), 1.0),
+                "responder %d waited for a silent connection" % pid)
+        finally:
+            c.close()
+
+    def test_stalled_heads_do_not_hold_every_thread(self):
+        """As many stalled connections as threads left no thread for a
+        real request; a head late by seconds is now dropped."""
+        sock = self.svc.fcgi_socket(0)
+        stalled = []
+        try:
+            for _ in range(4):  # [api] threads
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect(sock)
+                c.sendall(harness.fcgi_begin()[:5])  # half a record
+                stalled.append(c)
+            st, _, _ = fcgi_request(sock, cgi_params("GET", URI),
+                                    timeout=20)
+            self.assertEqual(st, 200)
+        finally:
+            for c in stalled:
+                c.close()
 
 
 class TestSigterm(unittest.TestCase):
