@@ -13,11 +13,20 @@
 #include "model.h"
 #include "route.h"
 
-/* What one serving thread works with: its own connection, and the group
- * commit its process shares (NULL: every write commits on its own). */
+/*
+ * What the serving threads of a process share.  Reads run one at a time
+ * on the reader connection (read_lock; NULL when one thread serves):
+ * one warm page cache serves a process better than a cold one per
+ * thread, and reads are bound by the CPU, so more of them at once would
+ * only take turns on the cores.  Writes go through the group commit,
+ * whose leader runs them on the writer connection (group NULL: every
+ * write commits on its own, on writer).
+ */
 struct api {
-	struct db db;
 	const struct conf *conf;
+	struct db *reader;
+	pthread_mutex_t *read_lock;
+	struct db *writer;
 	struct group_commit *group;
 };
 

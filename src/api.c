@@ -35,7 +35,7 @@ api_write(struct api_call *call, group_write_fn *fn, struct api_write *w)
 	enum err e;
 
 	w->result = NULL;
-	e = group_commit_run(call->api->group, &call->api->db, fn, w,
+	e = group_commit_run(call->api->group, call->api->writer, fn, w,
 	    call->detail, sizeof call->detail);
 	if (e != ERR_OK) {
 		json_object_put(w->result);
@@ -109,6 +109,24 @@ api_check_route(struct api_call *call)
 	return ERR_OK;
 }
 
+/* Runs a reading handler on the reader connection, alone on it. */
+static enum err
+api_read(struct api_call *call)
+{
+	struct api *api = call->api;
+	enum err e;
+
+	if (api->read_lock != NULL)
+		pthread_mutex_lock(api->read_lock);
+	e = api_handler(call->route, call->req->method)(call);
+
+	/* Nothing read for this request may outlive it. */
+	db_reset_all(api->reader);
+	if (api->read_lock != NULL)
+		pthread_mutex_unlock(api->read_lock);
+	return e;
+}
+
 static enum err
 api_dispatch(struct api_call *call, const struct http_io *io)
 {
@@ -128,7 +146,9 @@ api_dispatch(struct api_call *call, const struct http_io *io)
 		if (e != ERR_OK)
 			return e;
 	}
-	return api_handler(call->route, req->method)(call);
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+		return api_handler(call->route, req->method)(call);
+	return api_read(call);
 }
 
 /* Refused and failed requests are logged; served ones only at debug
@@ -183,8 +203,5 @@ api_serve(struct api *api, const struct http_io *io, struct http_request *req,
 		    call.fe.field[0] ? call.fe.message : NULL);
 	}
 	api_log(&call, e);
-
-	/* Nothing read for this request may outlive it. */
-	db_reset_all(&api->db);
 	route_free(&route);
 }

@@ -22,7 +22,7 @@ api_execution_list(struct api_call *call)
 		return err_set(call->detail, sizeof call->detail,
 		    ERR_OPERATION_NOT_FOUND, "%.255s is not an operation type",
 		    a.type);
-	e = store_execution_list(&call->api->db, &a, filter4, &page,
+	e = store_execution_list(call->api->reader, &a, filter4, &page,
 	    call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;

@@ -107,7 +107,7 @@ api_job_list(struct api_call *call)
 		return err_set(call->detail, sizeof call->detail,
 		    ERR_OPERATION_NOT_FOUND, "%.255s is not an operation type",
 		    a.type);
-	e = store_job_list(&call->api->db, &a, filter4, &page, call->detail,
+	e = store_job_list(call->api->reader, &a, filter4, &page, call->detail,
 	    sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
@@ -157,7 +157,7 @@ api_job_get(struct api_call *call)
 	if (e == ERR_OK)
 		e = api_job_data(call, &with_executions);
 	if (e == ERR_OK)
-		e = store_job_get(&call->api->db, &a, with_executions, &elem,
+		e = store_job_get(call->api->reader, &a, with_executions, &elem,
 		    &revision, call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;

@@ -31,7 +31,7 @@ api_operation_list(struct api_call *call)
 
 	e = api_list_params(call, filter4);
 	if (e == ERR_OK)
-		e = store_operation_list(&call->api->db, filter4, &page,
+		e = store_operation_list(call->api->reader, filter4, &page,
 		    call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
@@ -88,8 +88,8 @@ api_operation_get(struct api_call *call)
 
 	e = api_operation_address(call, &a);
 	if (e == ERR_OK)
-		e = store_operation_get(&call->api->db, &a, &elem, call->detail,
-		    sizeof call->detail);
+		e = store_operation_get(call->api->reader, &a, &elem,
+		    call->detail, sizeof call->detail);
 	if (e != ERR_OK)
 		return e;
 	return api_reply(call, elem);

@@ -103,6 +103,7 @@ group_run(struct db *db, struct group_write *group)
 	e = db_commit(db, detail, sizeof detail);
 	if (e != ERR_OK)
 		group_fail(group, e, detail);
+	db_reset_all(db);
 }
 
 /* Takes the whole queue as the next group; called with the lock held. */

@@ -22,8 +22,10 @@
 #include "api.h"
 #include "log.h"
 
-/* The page cache of a responder, shared out among its threads. */
-#define FCGI_CACHE_KIB 2048
+/* The page caches of a responder's two connections: reads see most
+ * pages, writes only those of what they change. */
+#define FCGI_READER_CACHE_KIB 1536
+#define FCGI_WRITER_CACHE_KIB 512
 
 /* A connection whose request head has not arrived by then is dropped, so
  * that silent or stalled connections cannot hold every thread. */
@@ -48,6 +50,8 @@ struct worker {
 
 struct responder {
 	struct conf conf;
+	struct db reader, writer; /* shared by the threads (api.h) */
+	pthread_mutex_t read_lock;
 	struct group_commit group;
 	int listen_fd;
 	int wake[2]; /* written at shutdown: threads waiting to accept leave */
@@ -207,16 +211,28 @@ fcgi_worker(void *arg)
 	return NULL;
 }
 
-/*
- * Opens a connection and a request for each thread; 0 or -1.  The
- * threads share what one connection would cache, so that a responder's
- * memory does not grow with their number.
- */
+/* Opens the two connections the threads share; 0 or -1. */
+static int
+fcgi_connections_open(struct responder *resp)
+{
+	char err[1024];
+
+	if (db_open(&resp->reader, &resp->conf, err, sizeof err) != 0 ||
+	    db_set_cache_kib(
+	        &resp->reader, FCGI_READER_CACHE_KIB, err, sizeof err) != 0 ||
+	    db_open(&resp->writer, &resp->conf, err, sizeof err) != 0 ||
+	    db_set_cache_kib(
+	        &resp->writer, FCGI_WRITER_CACHE_KIB, err, sizeof err) != 0) {
+		log_warnx("event=database_error msg=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A request and an epoll set for each thread; 0 or -1. */
 static int
 fcgi_workers_open(struct responder *resp)
 {
-	int64_t cache_kib = FCGI_CACHE_KIB / resp->conf.threads;
-	char err[1024];
 	int i;
 
 	resp->workers =
@@ -233,12 +249,10 @@ fcgi_workers_open(struct responder *resp)
 
 		w->resp = resp;
 		w->api.conf = &resp->conf;
+		w->api.reader = &resp->reader;
+		w->api.read_lock = &resp->read_lock;
+		w->api.writer = &resp->writer;
 		w->api.group = &resp->group;
-		if (db_open(&w->api.db, &resp->conf, err, sizeof err) != 0 ||
-		    db_set_cache_kib(&w->api.db, cache_kib, err, sizeof err)) {
-			log_warnx("event=database_error msg=\"%s\"", err);
-			return -1;
-		}
 		if (FCGX_InitRequest(&w->request, resp->listen_fd, 0) != 0) {
 			log_warnx("event=fcgi_init_failed");
 			return -1;
@@ -256,7 +270,6 @@ fcgi_workers_close(struct responder *resp)
 
 	for (i = 0; i < resp->nworkers; i++) {
 		FCGX_Free(&resp->workers[i].request, 0);
-		db_close(&resp->workers[i].api.db);
 		if (resp->workers[i].epoll_fd >= 0)
 			close(resp->workers[i].epoll_fd);
 	}
@@ -400,6 +413,7 @@ fcgi_responder_init(struct responder *resp, int fd)
 	}
 	if (snprintf(lock_path, sizeof lock_path, "%s-lock",
 	        resp->conf.db_path) >= (int)sizeof lock_path ||
+	    pthread_mutex_init(&resp->read_lock, NULL) != 0 ||
 	    group_commit_init(&resp->group, lock_path) != 0) {
 		log_warnx("event=thread_init_failed");
 		return -1;
@@ -471,9 +485,12 @@ main(int argc, char **argv)
 	}
 	/* Opened after the server spawned us: one connection per thread. */
 	if (fcgi_responder_init(&resp, fd) == 0) {
-		if (fcgi_workers_open(&resp) == 0)
+		if (fcgi_connections_open(&resp) == 0 &&
+		    fcgi_workers_open(&resp) == 0)
 			status = fcgi_run(&resp);
 		fcgi_workers_close(&resp);
+		db_close(&resp.writer);
+		db_close(&resp.reader);
 		group_commit_destroy(&resp.group);
 	}
 	conf_free(&resp.conf);
