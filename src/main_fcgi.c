@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,12 +28,24 @@
 #define FCGI_READER_CACHE_KIB 1536
 #define FCGI_WRITER_CACHE_KIB 512
 
-/* A connection whose request head has not arrived by then is dropped, so
- * that silent or stalled connections cannot hold every thread. */
-#define FCGI_HEAD_TIMEOUT_NS (5 * INT64_C(1000000000))
+/* A read from or a write to the web server that blocks this long is
+ * interrupted and its connection dropped, so that silent, stalled or
+ * unread connections cannot hold every thread. */
+#define FCGI_IO_TIMEOUT_NS (5 * INT64_C(1000000000))
 
-/* Interrupts a thread reading a request head (see fcgi_kick). */
+/* At a stop, a request head still not read after this long is dropped:
+ * the peer is silent (a web server sends a head all at once). */
+#define FCGI_STOP_HEAD_NS (100 * INT64_C(1000000))
+
+/* After a stop, a thread done with its request still serves what is
+ * queued on the socket for at most this long. */
+#define FCGI_DRAIN_NS (1000 * INT64_C(1000000))
+
+/* Interrupts a thread blocked in I/O (see fcgi_kick). */
 #define FCGI_KICK_SIGNAL SIGUSR2
+
+/* What a thread is blocked in, if anything. */
+enum fcgi_io { FCGI_IO_NONE, FCGI_IO_HEAD, FCGI_IO_READ, FCGI_IO_WRITE };
 
 struct responder;
 
@@ -45,7 +58,9 @@ struct worker {
 	int epoll_fd;
 	int running;
 	atomic_int exited;
-	atomic_llong head_since_ns; /* reading a request head since; or 0 */
+	atomic_int io;            /* enum fcgi_io */
+	atomic_llong io_since_ns; /* CLOCK_MONOTONIC when it began */
+	int64_t drain_until_ns;   /* after a stop: serve what is queued until */
 };
 
 struct responder {
@@ -54,44 +69,74 @@ struct responder {
 	pthread_mutex_t read_lock;
 	struct group_commit group;
 	int listen_fd;
+	int own_socket; /* bound by -s: no other process accepts on it */
 	int wake[2]; /* written at shutdown: threads waiting to accept leave */
 	atomic_int stopping;
 	struct worker *workers;
 	int nworkers;
 };
 
+/* Marks the start and the end of a call that may block on the web
+ * server's connection; the main thread interrupts one that lasts. */
+static void
+fcgi_io_begin(struct worker *w, enum fcgi_io io)
+{
+	atomic_store(&w->io_since_ns, db_monotonic_ns());
+	atomic_store(&w->io, io);
+}
+
+static void
+fcgi_io_end(struct worker *w)
+{
+	atomic_store(&w->io, FCGI_IO_NONE);
+}
+
 static const char *
 fcgi_param(void *ctx, const char *name)
 {
-	FCGX_Request *r = ctx;
+	struct worker *w = ctx;
 
-	return FCGX_GetParam(name, r->envp);
+	return FCGX_GetParam(name, w->request.envp);
 }
 
 static int
 fcgi_read(void *ctx, char *buf, int n)
 {
-	FCGX_Request *r = ctx;
+	struct worker *w = ctx;
+	int got;
 
-	return FCGX_GetStr(buf, n, r->in);
+	fcgi_io_begin(w, FCGI_IO_READ);
+	got = FCGX_GetStr(buf, n, w->request.in);
+	fcgi_io_end(w);
+	return got;
+}
+
+static int
+fcgi_put(struct worker *w, const char *buf, int n)
+{
+	int put;
+
+	fcgi_io_begin(w, FCGI_IO_WRITE);
+	put = FCGX_PutStr(buf, n, w->request.out);
+	fcgi_io_end(w);
+	return put;
 }
 
 /* Writes the head and, except for HEAD, the body. */
 static void
-fcgi_write(FCGX_Request *r, const struct http_request *req,
+fcgi_write(struct worker *w, const struct http_request *req,
     const struct http_response *res)
 {
 	char head[1024];
 	int n = http_format_head(res, req, head, sizeof head);
 
-	if (n < 0 || FCGX_PutStr(head, n, r->out) != n) {
+	if (n < 0 || fcgi_put(w, head, n) != n) {
 		log_warnx("event=write_failed part=head");
 		return;
 	}
 	if (req->method == HTTP_HEAD || res->body == NULL)
 		return;
-	if (FCGX_PutStr(res->body, (int)res->body_len, r->out) !=
-	    (int)res->body_len)
+	if (fcgi_put(w, res->body, (int)res->body_len) != (int)res->body_len)
 		log_warnx("event=write_failed part=body");
 }
 
@@ -103,17 +148,22 @@ fcgi_usage(void)
 }
 
 static void
-fcgi_serve(struct api *api, FCGX_Request *r)
+fcgi_serve(struct worker *w)
 {
-	struct http_io io = { fcgi_param, fcgi_read, r };
+	struct http_io io = { fcgi_param, fcgi_read, w };
 	struct http_request req;
 	struct http_response res;
 
 	memset(&res, 0, sizeof res);
-	api_serve(api, &io, &req, &res);
-	fcgi_write(r, &req, &res);
+	api_serve(&w->api, &io, &req, &res);
+	fcgi_write(w, &req, &res);
 	http_response_free(&res);
 	http_request_free(&req);
+
+	/* Flushes the answer and closes: libfcgi waits there for the peer. */
+	fcgi_io_begin(w, FCGI_IO_WRITE);
+	FCGX_Finish_r(&w->request);
+	fcgi_io_end(w);
 }
 
 /* Ends the process: the main thread, in sigwait(), takes it from here. */
@@ -132,35 +182,43 @@ fcgi_stop_all(void)
  * Returns 0 with a request, -1 when the thread should end.
  */
 /*
- * Takes a connection and reads its request head.  libfcgi reads the head
- * with blocking reads, so the kick signal is let in only meanwhile: at
- * shutdown, or when the head is late, the main thread interrupts the
- * read and libfcgi drops the connection.  At any other time a kick stays
- * pending and harmless.
+ * Takes a connection and reads its request head.  The listening socket
+ * is non-blocking; libfcgi reads the head with blocking reads, which the
+ * main thread interrupts when they last (fcgi_kick).
  */
 static int
 fcgi_accept_one(struct worker *w)
 {
-	sigset_t kick;
 	int rc;
 
-	sigemptyset(&kick);
-	sigaddset(&kick, FCGI_KICK_SIGNAL);
-	atomic_store(&w->head_since_ns, db_monotonic_ns());
-	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	fcgi_io_begin(w, FCGI_IO_HEAD);
 	rc = FCGX_Accept_r(&w->request);
-	pthread_sigmask(SIG_BLOCK, &kick, NULL);
-	atomic_store(&w->head_since_ns, 0);
+	fcgi_io_end(w);
 	return rc;
 }
 
+/*
+ * Waits for the next request: a thread done with one takes the next
+ * waiting without sleeping; one with nothing to do sleeps in epoll, on
+ * the socket (exclusively, so that a connection wakes one thread, not
+ * all) and on the wake pipe, which a stop makes readable for every
+ * thread.  After a stop, connections already queued are still served
+ * for a while, so that a restart does not reset them.  Returns 0 with a
+ * request, -1 when the thread should end.
+ */
 static int
 fcgi_accept(struct worker *w)
 {
+	struct responder *resp = w->resp;
 	struct epoll_event ev[2];
-	int rc;
+	int rc, stopping;
 
-	while (!atomic_load(&w->resp->stopping)) {
+	for (;;) {
+		stopping = atomic_load(&resp->stopping);
+		if (stopping && w->drain_until_ns == 0)
+			w->drain_until_ns = db_monotonic_ns() + FCGI_DRAIN_NS;
+		if (stopping && db_monotonic_ns() > w->drain_until_ns)
+			return -1;
 		rc = fcgi_accept_one(w);
 		if (rc >= 0)
 			return 0;
@@ -169,13 +227,14 @@ fcgi_accept(struct worker *w)
 			fcgi_stop_all();
 			return -1;
 		}
+		if (stopping)
+			return -1; /* nothing left queued */
 		if (epoll_wait(w->epoll_fd, ev, 2, -1) < 0 && errno != EINTR) {
 			log_warn("event=epoll_failed");
 			fcgi_stop_all();
 			return -1;
 		}
 	}
-	return -1;
 }
 
 /* The thread's epoll set: the listening socket and the wake pipe. */
@@ -203,10 +262,15 @@ fcgi_worker(void *arg)
 {
 	struct worker *w = arg;
 
-	while (!atomic_load(&w->resp->stopping) && fcgi_accept(w) == 0) {
-		fcgi_serve(&w->api, &w->request);
-		FCGX_Finish_r(&w->request);
-	}
+	sigset_t kick;
+
+	/* Only the worker threads take the kick; it interrupts a blocked
+	 * call, and the handler does nothing. */
+	sigemptyset(&kick);
+	sigaddset(&kick, FCGI_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	while (fcgi_accept(w) == 0)
+		fcgi_serve(w);
 	atomic_store(&w->exited, 1);
 	return NULL;
 }
@@ -297,21 +361,30 @@ fcgi_on_kick(int sig)
 	(void)sig;
 }
 
-/* Interrupts the threads that are reading a request head: all of them
- * (at shutdown), or those reading one for too long. */
+/*
+ * Interrupts the threads blocked too long on the web server's
+ * connection, FCGI_IO_TIMEOUT_NS, or after a stop FCGI_STOP_HEAD_NS for
+ * a request head: a request being served still gets its time.  libfcgi
+ * then gives the connection up.
+ */
 static void
-fcgi_kick(struct responder *resp, int all)
+fcgi_kick(struct responder *resp)
 {
-	int64_t now = db_monotonic_ns(), since;
-	int i;
+	int64_t now = db_monotonic_ns(), limit;
+	int i, io;
 
 	for (i = 0; i < resp->nworkers; i++) {
 		struct worker *w = &resp->workers[i];
 
 		if (!w->running || atomic_load(&w->exited))
 			continue;
-		since = atomic_load(&w->head_since_ns);
-		if (all || (since != 0 && now - since > FCGI_HEAD_TIMEOUT_NS))
+		io = atomic_load(&w->io);
+		if (io == FCGI_IO_NONE)
+			continue;
+		limit = io == FCGI_IO_HEAD && atomic_load(&resp->stopping)
+		            ? FCGI_STOP_HEAD_NS
+		            : FCGI_IO_TIMEOUT_NS;
+		if (now - atomic_load(&w->io_since_ns) > limit)
 			pthread_kill(w->thread, FCGI_KICK_SIGNAL);
 	}
 }
@@ -328,7 +401,7 @@ fcgi_all_exited(struct responder *resp)
 	return 1;
 }
 
-/* Waits for a stop signal, dropping late request heads each second. */
+/* Waits for a stop signal, dropping stuck connections each second. */
 static void
 fcgi_wait_for_stop(struct responder *resp)
 {
@@ -337,13 +410,14 @@ fcgi_wait_for_stop(struct responder *resp)
 
 	fcgi_stop_signals(&set);
 	while (sigtimedwait(&set, NULL, &second) < 0)
-		fcgi_kick(resp, 0);
+		fcgi_kick(resp);
 }
 
 /*
- * Runs the threads until a stop signal: then the idle ones leave at
- * once, those reading a request head drop it, and busy ones leave after
- * answering the request they are serving.  The signals stay blocked in
+ * Runs the threads until a stop signal: then the threads serve what is
+ * already queued on the socket (for at most FCGI_DRAIN_NS), drop
+ * connections that stay silent, finish the requests they are serving,
+ * and leave.  The signals stay blocked in
  * every thread and are taken here.
  */
 static int
@@ -372,11 +446,16 @@ fcgi_run(struct responder *resp)
 		fcgi_wait_for_stop(resp);
 	}
 
+	/* A socket of our own takes no new connections from here on; the
+	 * queued ones are still accepted.  One that other processes may
+	 * share must stay open for them. */
+	if (resp->own_socket && shutdown(resp->listen_fd, SHUT_RD) != 0)
+		log_warn("event=listen_shutdown_failed");
 	atomic_store(&resp->stopping, 1);
 	if (write(resp->wake[1], "x", 1) != 1)
 		log_warn("event=wake_failed");
 	while (!fcgi_all_exited(resp)) {
-		fcgi_kick(resp, 1);
+		fcgi_kick(resp);
 		nanosleep(&tick, NULL);
 	}
 	for (i = 0; i < resp->nworkers; i++)
@@ -483,7 +562,8 @@ main(int argc, char **argv)
 		log_warnx("event=listen_failed address=\"%s\"", listen_on);
 		return 1;
 	}
-	/* Opened after the server spawned us: one connection per thread. */
+	resp.own_socket = listen_on != NULL;
+	/* Opened after the server spawned us: never inherited. */
 	if (fcgi_responder_init(&resp, fd) == 0) {
 		if (fcgi_connections_open(&resp) == 0 &&
 		    fcgi_workers_open(&resp) == 0)

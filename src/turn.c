@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "log.h"
 #include "turn.h"
 
@@ -84,6 +85,7 @@ static struct turn_file *
 turn_map(int fd)
 {
 	struct turn_file *f;
+	struct stat st;
 	int alone = turn_flock(fd, LOCK_EX | LOCK_NB) == 0;
 
 	if (alone && ftruncate(fd, sizeof *f) != 0)
@@ -93,7 +95,10 @@ turn_map(int fd)
 		return NULL;
 	if (alone && turn_setup(f) != 0)
 		goto fail;
-	if (turn_share(fd) != 0 || f->magic != TURN_MAGIC)
+	/* Whoever set it up made it this long; a shorter file (emptied by
+	 * hand, say) would fault when read through the mapping. */
+	if (turn_share(fd) != 0 || fstat(fd, &st) != 0 ||
+	    st.st_size < (off_t)sizeof *f || f->magic != TURN_MAGIC)
 		goto fail;
 	return f;
 fail:
@@ -110,8 +115,13 @@ turn_open(struct turn *t, const char *path)
 	/* Only the responders' own user may lock it, or anyone could stall
 	 * their writes by holding it. */
 	t->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (t->fd >= 0 && fstat(t->fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (t->fd >= 0 && fstat(t->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		/* One made by an older release may be readable by others. */
+		if ((st.st_mode & 077) != 0 && st.st_uid == geteuid() &&
+		    fchmod(t->fd, 0600) != 0)
+			log_warn("event=lock_file_mode path=\"%s\"", path);
 		t->file = turn_map(t->fd);
+	}
 	if (t->file != NULL)
 		return;
 	log_warn("event=lock_file_failed path=\"%s\"", path);
@@ -138,8 +148,24 @@ turn_take(struct turn *t, int64_t deadline_ns)
 
 	if (t->file == NULL)
 		return 0;
+#ifdef __SANITIZE_THREAD__
+	/* GCC 12's ThreadSanitizer does not know clocklock and would report
+	 * every unlock: under it, wait by the wall clock. */
+	{
+		struct timespec now;
+		int64_t at;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec +
+		     (deadline_ns - db_monotonic_ns());
+		until.tv_sec = (time_t)(at / 1000000000);
+		until.tv_nsec = (long)(at % 1000000000);
+		rc = pthread_mutex_timedlock(&t->file->mutex, &until);
+	}
+#else
 	/* By the monotonic clock: a step of the wall clock changes nothing. */
 	rc = pthread_mutex_clocklock(&t->file->mutex, CLOCK_MONOTONIC, &until);
+#endif
 	if (rc == 0)
 		return 0;
 	if (rc == ETIMEDOUT)

@@ -182,6 +182,45 @@ test_foreign_lock_does_not_block(void **state)
 	close(fd);
 }
 
+/* An emptied file that another process holds shared was read through the
+ * mapping past its end: SIGBUS at start. */
+static void
+test_short_file_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct turn t;
+	int fd;
+
+	fd = open(fx->path, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_SH), 0);
+	turn_open(&t, fx->path);
+	assert_null(t.file);
+	turn_close(&t);
+	close(fd);
+}
+
+/* A file made readable by others (an older release made it 0644) is
+ * made the owner's alone. */
+static void
+test_open_file_is_made_private(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st;
+	struct turn t;
+	int fd;
+
+	fd = open(fx->path, O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	close(fd);
+	turn_open(&t, fx->path);
+	assert_non_null(t.file);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	turn_close(&t);
+}
+
 static void
 test_no_file_means_no_turns(void **state)
 {
@@ -209,6 +248,10 @@ main(void)
 		    test_stale_file_is_set_up_afresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_foreign_lock_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_short_file_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_open_file_is_made_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_no_file_means_no_turns, setup, teardown),
 	};

@@ -381,6 +381,70 @@ class TestSignals(unittest.TestCase):
                 c.close()
 
 
+class TestStalledConnections(unittest.TestCase):
+    """Requests whose body stops coming, held open on every thread of one
+    responder (4); before, nothing but the request head had a time
+    limit, so they held the threads, and SIGTERM, for ever."""
+
+    def setUp(self):
+        self.svc = harness.Service(pool=2).start()
+        self.assertEqual(self.svc.put("", op_info("REPORT", "st")).status,
+                         200)
+        self.sock = self.svc.fcgi_socket(0)
+        self.pid = self.svc.responder_for_socket(0)
+        self.body = body_of(job_info("st"))
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+        self.svc.stop()
+
+    def half_puts(self, n):
+        for _ in range(n):
+            c = harness.FcgiConnection(self.sock, timeout=20)
+            c.send_begin(cgi_params("PUT", URI + "REPORT/st",
+                                    body=self.body))
+            c.send_stdin(self.body[:10])
+            self.conns.append(c)
+
+    def test_stalled_bodies_are_dropped(self):
+        self.half_puts(4)
+        st, _, _ = fcgi_request(self.sock, cgi_params("GET", URI),
+                                timeout=20)
+        self.assertEqual(st, 200)
+
+    def test_sigterm_with_stalled_body_ends(self):
+        self.half_puts(1)
+        self.assertTrue(wait_until(
+            lambda: len(harness._socket_inodes(self.pid)) > 1, 5.0))
+        os.kill(self.pid, signal.SIGTERM)
+        self.assertTrue(
+            wait_until(lambda: not harness.pid_alive(self.pid), 10.0),
+            "responder %d waited for a stalled body" % self.pid)
+
+    def test_stop_serves_what_is_queued(self):
+        """Connections queued on the socket when a stop came were reset
+        at exit; they are served first now."""
+        self.half_puts(4)
+        queued = harness.FcgiConnection(self.sock, timeout=20)
+        self.conns.append(queued)
+        queued.send_begin(cgi_params("GET", URI))
+        queued.send_stdin(b"")
+        time.sleep(0.2)  # let it reach the backlog, not for timing
+        os.kill(self.pid, signal.SIGTERM)
+        for c in self.conns[:4]:
+            c.send_stdin(self.body[10:])
+            c.send_stdin(b"")
+        for c in self.conns[:4]:
+            st, _, out = c.read_response()
+            self.assertEqual(st, 200, out)
+        st, _, out = queued.read_response()
+        self.assertEqual(st, 200, out)
+        self.assertTrue(wait_until(lambda: not harness.pid_alive(self.pid),
+                                   3.0))
+
+
 class TestSigterm(unittest.TestCase):
 
     def setUp(self):
