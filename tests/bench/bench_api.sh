@@ -11,7 +11,7 @@
 # usage: tests/bench/bench_api.sh [BUILDDIR]   (default: the source tree)
 # env:   DURATION (s per case, default 5), REPEAT (rounds, default 3),
 #        CONNS (default 16), POOL (default 4), THREADS (per responder,
-#        default 4), MEMORY_REQUESTS (for the memory trail, default 100000)
+#        default 2), MEMORY_REQUESTS (for the memory trail, default 100000)
 set -eu
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=$(cd "${1:-$srcdir}" && pwd)
@@ -19,7 +19,7 @@ duration=${DURATION:-5}
 repeat=${REPEAT:-3}
 conns=${CONNS:-16}
 pool=${POOL:-4}
-threads=${THREADS:-4}
+threads=${THREADS:-2}
 memory_requests=${MEMORY_REQUESTS:-100000}
 lighttpd=$(command -v lighttpd || echo /usr/sbin/lighttpd)
 work=$(mktemp -d /tmp/ledgerops-bench.XXXXXX)

@@ -183,8 +183,10 @@ class Service:
     """lighttpd + a pool of ledgerops-fcgi responders on a fresh database."""
 
     def __init__(self, pool=4, busy_timeout_ms=5000, require_headers=True,
-                 max_body_bytes=1048576, extra_conf="", handlers_dir=None):
+                 max_body_bytes=1048576, extra_conf="", handlers_dir=None,
+                 threads=2):
         self.pool = pool
+        self.threads = threads
         self.busy_timeout_ms = busy_timeout_ms
         self.require_headers = require_headers
         self.max_body_bytes = max_body_bytes
@@ -210,6 +212,7 @@ class Service:
             "busy_timeout_ms": str(int(self.busy_timeout_ms)),
             "require_headers": "true" if self.require_headers else "false",
             "max_body_bytes": str(int(self.max_body_bytes)),
+            "threads": str(int(self.threads)),
         }
         for key, value in patches.items():
             text, n = re.subn(r"(?m)^(\s*%s\s*=\s*)[^;\n]*?(\s*(;.*)?)$"

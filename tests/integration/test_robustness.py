@@ -302,7 +302,8 @@ class TestBusyOneResponder(unittest.TestCase):
         from when they arrived: they got 503 after up to twice the busy
         timeout when each group started its own."""
         timeout_ms = 1000
-        with harness.Service(pool=1, busy_timeout_ms=timeout_ms) as svc:
+        with harness.Service(pool=1, busy_timeout_ms=timeout_ms,
+                             threads=4) as svc:
             self.assertEqual(svc.put("", op_info("REPORT", "q")).status, 200)
             sock = svc.fcgi_socket(0)
             con = sqlite3.connect(svc.db_path, timeout=0,
@@ -368,7 +369,7 @@ class TestSignals(unittest.TestCase):
         sock = self.svc.fcgi_socket(0)
         stalled = []
         try:
-            for _ in range(4):  # [api] threads
+            for _ in range(self.svc.threads):
                 c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 c.connect(sock)
                 c.sendall(harness.fcgi_begin()[:5])  # half a record
@@ -383,7 +384,7 @@ class TestSignals(unittest.TestCase):
 
 class TestStalledConnections(unittest.TestCase):
     """Requests whose body stops coming, held open on every thread of one
-    responder (4); before, nothing but the request head had a time
+    responder; before, nothing but the request head had a time
     limit, so they held the threads, and SIGTERM, for ever."""
 
     def setUp(self):
@@ -409,7 +410,7 @@ class TestStalledConnections(unittest.TestCase):
             self.conns.append(c)
 
     def test_stalled_bodies_are_dropped(self):
-        self.half_puts(4)
+        self.half_puts(self.svc.threads)
         st, _, _ = fcgi_request(self.sock, cgi_params("GET", URI),
                                 timeout=20)
         self.assertEqual(st, 200)
@@ -426,17 +427,18 @@ class TestStalledConnections(unittest.TestCase):
     def test_stop_serves_what_is_queued(self):
         """Connections queued on the socket when a stop came were reset
         at exit; they are served first now."""
-        self.half_puts(4)
+        n = self.svc.threads
+        self.half_puts(n)
         queued = harness.FcgiConnection(self.sock, timeout=20)
         self.conns.append(queued)
         queued.send_begin(cgi_params("GET", URI))
         queued.send_stdin(b"")
         time.sleep(0.2)  # let it reach the backlog, not for timing
         os.kill(self.pid, signal.SIGTERM)
-        for c in self.conns[:4]:
+        for c in self.conns[:n]:
             c.send_stdin(self.body[10:])
             c.send_stdin(b"")
-        for c in self.conns[:4]:
+        for c in self.conns[:n]:
             st, _, out = c.read_response()
             self.assertEqual(st, 200, out)
         st, _, out = queued.read_response()
