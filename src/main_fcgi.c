@@ -1,9 +1,9 @@
 /*
  * ledgerops-fcgi: the FastCGI responder.  A web server spawns a pool of
  * these on a listening socket passed as descriptor 0 (or -s binds one).
- * Each process serves [api] threads requests at a time, each thread
- * with its own database connection; their writes share commits
- * (group_commit.h).
+ * Each process serves [api] threads requests at a time; its threads
+ * share a reader and a writer connection, and their writes share commits
+ * (api.h, group_commit.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +49,7 @@ enum fcgi_io { FCGI_IO_NONE, FCGI_IO_HEAD, FCGI_IO_READ, FCGI_IO_WRITE };
 
 struct responder;
 
-/* One serving thread: its request and its connection. */
+/* One serving thread: its request, and what it is blocked in. */
 struct worker {
 	struct responder *resp;
 	struct api api;
