@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "error.h"
 
@@ -52,6 +53,10 @@ enum db_stmt {
 	DB_JOB_UPDATE,
 	DB_JOB_DELETE,
 	DB_JOB_SET_STATUS,
+	DB_JOB_ROLE_INSERT,
+	DB_JOB_ROLE_DELETE,
+	DB_JOB_PARAMETER_INSERT,
+	DB_JOB_PARAMETER_DELETE,
 	DB_EXECUTION_RECENT,
 	DB_BEGIN_READ,
 	DB_BEGIN_WRITE,
@@ -85,6 +90,10 @@ struct db {
 	int grouped; /* inside a group commit: transactions are savepoints */
 	int64_t
 	    waiting_since_ns; /* when set, the busy timeout counts from it */
+	/* The last operation backoff a job write parsed, by its stored
+	 * text: writes in a row are mostly to jobs of one operation. */
+	char *backoff_text;
+	struct backoff backoff;
 };
 
 /*

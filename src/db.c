@@ -48,6 +48,15 @@ static const char *const db_sql[DB_STMT__MAX] = {
 	[DB_JOB_SET_STATUS] = "UPDATE job SET status = ?, "
 	                      "current_delay_ms = ?, due_at = ?, "
 	                      "updated_at = ? WHERE id = ?",
+	/* An update's changes to the role and parameter rows (sql/003). */
+	[DB_JOB_ROLE_INSERT] = "INSERT OR IGNORE INTO job_role (role, job_id) "
+	                       "VALUES (?, ?)",
+	[DB_JOB_ROLE_DELETE] = "DELETE FROM job_role "
+	                       "WHERE role = ? AND job_id = ?",
+	[DB_JOB_PARAMETER_INSERT] = "INSERT OR IGNORE INTO job_parameter "
+	                            "(key, value, job_id) VALUES (?, ?, ?)",
+	[DB_JOB_PARAMETER_DELETE] = "DELETE FROM job_parameter WHERE key = ? "
+	                            "AND value = ? AND job_id = ?",
 	[DB_EXECUTION_RECENT] = "SELECT " DB_EXECUTION_COLUMNS DB_EXECUTION_FROM
 	                        " WHERE e.job_id = ? "
 	                        "ORDER BY e.id DESC LIMIT 20",
@@ -282,6 +291,7 @@ db_close(struct db *db)
 		free(db->cache[i].sql);
 	}
 	sqlite3_close(db->handle);
+	free(db->backoff_text);
 	memset(db, 0, sizeof *db);
 }
 

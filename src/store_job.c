@@ -147,6 +147,35 @@ store_job_precondition(const char *if_match, int64_t revision, int exists,
 	    (long long)revision);
 }
 
+/* The backoff stored in column col of an operation row; the text is
+ * parsed only when it differs from the last one this connection parsed. */
+static int
+store_operation_backoff(
+    struct db *db, sqlite3_stmt *st, int col, struct backoff *b)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	json_object *bj;
+	char *copy;
+	int rc;
+
+	if (text == NULL)
+		return -1;
+	if (db->backoff_text != NULL && strcmp(db->backoff_text, text) == 0) {
+		*b = db->backoff;
+		return 0;
+	}
+	bj = json_tokener_parse(text);
+	rc = model_backoff_from_json(bj, "backoff", b, NULL) == ERR_OK ? 0 : -1;
+	json_object_put(bj);
+	/* Without memory for the copy the next write parses again. */
+	if (rc == 0 && (copy = strdup(text)) != NULL) {
+		free(db->backoff_text);
+		db->backoff_text = copy;
+		db->backoff = *b;
+	}
+	return rc;
+}
+
 /* Finds the operation's id and, when op_backoff is not NULL, its
  * backoff, for a job that inherits it. */
 static enum err
@@ -155,7 +184,6 @@ store_job_operation(struct db *db, const struct store_address *a,
 {
 	/* op_backoff NULL: the job has its own, so skip parsing this one. */
 	sqlite3_stmt *st = db_stmt(db, DB_OPERATION_GET);
-	json_object *bj = NULL;
 	enum err e = ERR_OK;
 	int rc;
 
@@ -168,9 +196,8 @@ store_job_operation(struct db *db, const struct store_address *a,
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*op_id = sqlite3_column_int64(st, 0);
-		bj = op_backoff ? store_json_column(st, 4) : NULL;
 		if (op_backoff != NULL &&
-		    model_backoff_from_json(bj, "backoff", op_backoff, NULL))
+		    store_operation_backoff(db, st, 4, op_backoff) != 0)
 			e = db_fail(
 			    db, SQLITE_CORRUPT, "op_backoff", detail, len);
 	} else if (rc == SQLITE_DONE) {
@@ -180,7 +207,6 @@ store_job_operation(struct db *db, const struct store_address *a,
 	} else {
 		e = db_fail(db, rc, "operation_get", detail, len);
 	}
-	json_object_put(bj);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return e;
@@ -214,32 +240,140 @@ store_job_insert(struct db *db, int64_t op_id, const char *name,
 	return ERR_OK;
 }
 
-/* JSON objects are unordered: the same members in another order, or
- * other white space, are the same info and no new revision. */
-static int
-store_job_same_info(const char *stored, json_object *info)
+/* Runs one of the role and parameter row statements: each binds its
+ * text values first and the job's id last. */
+static enum err
+store_job_index_row(struct db *db, enum db_stmt which, const char *a,
+    const char *b, int64_t job_id, char *detail, size_t len)
 {
-	json_object *old = json_tokener_parse(stored);
-	int same = old != NULL && json_object_equal(old, info);
+	sqlite3_stmt *st = db_stmt(db, which);
+	int col = 1, rc;
 
-	json_object_put(old);
-	return same;
+	if (st == NULL)
+		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
+	if (sqlite3_bind_text(st, col++, a, -1, SQLITE_STATIC) ||
+	    (b != NULL && sqlite3_bind_text(st, col++, b, -1, SQLITE_STATIC)) ||
+	    sqlite3_bind_int64(st, col, job_id))
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, rc, "job_index", detail, len);
+	return ERR_OK;
 }
 
-/* Replaces the info of an existing job; the revision grows only when
- * the info really changes, and the current delay is clamped into the
- * (possibly new) backoff bounds. */
-static enum err
-store_job_update(struct db *db, const struct store_job_row *row,
-    json_object *info_obj, const char *info, const struct backoff *b, int own,
-    char *detail, size_t len)
+/* The roles of an info, or NULL; validated info always has them. */
+static json_object *
+store_job_roles(json_object *info)
 {
-	sqlite3_stmt *st;
+	json_object *roles = NULL;
+
+	json_object_object_get_ex(info, "roles", &roles);
+	return json_object_is_type(roles, json_type_array) ? roles : NULL;
+}
+
+/* Whether the roles array holds role. */
+static int
+store_has_role(json_object *roles, const char *role)
+{
+	size_t i, n = roles ? json_object_array_length(roles) : 0;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(json_object_get_string(
+		               json_object_array_get_idx(roles, i)),
+		        role) == 0)
+			return 1;
+	return 0;
+}
+
+/* Rows for the roles of from that to lacks: deleted, or inserted. */
+static enum err
+store_job_roles_diff(struct db *db, enum db_stmt which, json_object *from,
+    json_object *to, int64_t job_id, char *detail, size_t len)
+{
+	json_object *from_roles = store_job_roles(from);
+	json_object *to_roles = store_job_roles(to);
+	size_t i, n = from_roles ? json_object_array_length(from_roles) : 0;
+	enum err e = ERR_OK;
+
+	for (i = 0; i < n && e == ERR_OK; i++) {
+		const char *role = json_object_get_string(
+		    json_object_array_get_idx(from_roles, i));
+
+		if (!store_has_role(to_roles, role))
+			e = store_job_index_row(
+			    db, which, role, NULL, job_id, detail, len);
+	}
+	return e;
+}
+
+/* Rows for the parameters of from that to lacks or holds with another
+ * value: deleted, or inserted. */
+static enum err
+store_job_parameters_diff(struct db *db, enum db_stmt which, json_object *from,
+    json_object *to, int64_t job_id, char *detail, size_t len)
+{
+	json_object *from_params = NULL, *to_params = NULL, *other;
+	enum err e = ERR_OK;
+
+	json_object_object_get_ex(from, "parameters", &from_params);
+	json_object_object_get_ex(to, "parameters", &to_params);
+	if (!json_object_is_type(from_params, json_type_object))
+		return ERR_OK;
+	if (!json_object_is_type(to_params, json_type_object))
+		to_params = NULL;
+	json_object_object_foreach(from_params, key, value)
+	{
+		const char *text = json_object_get_string(value);
+
+		if (to_params != NULL &&
+		    json_object_object_get_ex(to_params, key, &other) &&
+		    strcmp(json_object_get_string(other), text) == 0)
+			continue;
+		e = store_job_index_row(
+		    db, which, key, text, job_id, detail, len);
+		if (e != ERR_OK)
+			break;
+	}
+	return e;
+}
+
+/*
+ * Keeps job_role and job_parameter equal to the job's info after an
+ * update: old rows the new info lacks go, new ones come.  Both documents
+ * are already parsed here, where the triggers this replaces (sql/003)
+ * parsed them again for every row they compared.
+ */
+static enum err
+store_job_reindex(struct db *db, int64_t job_id, json_object *old_info,
+    json_object *new_info, char *detail, size_t len)
+{
+	enum err e;
+
+	e = store_job_roles_diff(
+	    db, DB_JOB_ROLE_DELETE, old_info, new_info, job_id, detail, len);
+	if (e == ERR_OK)
+		e = store_job_roles_diff(db, DB_JOB_ROLE_INSERT, new_info,
+		    old_info, job_id, detail, len);
+	if (e == ERR_OK)
+		e = store_job_parameters_diff(db, DB_JOB_PARAMETER_DELETE,
+		    old_info, new_info, job_id, detail, len);
+	if (e == ERR_OK)
+		e = store_job_parameters_diff(db, DB_JOB_PARAMETER_INSERT,
+		    new_info, old_info, job_id, detail, len);
+	return e;
+}
+
+static enum err
+store_job_update_row(struct db *db, const struct store_job_row *row,
+    const char *info, const struct backoff *b, int own, char *detail,
+    size_t len)
+{
+	sqlite3_stmt *st = db_stmt(db, DB_JOB_UPDATE);
 	int rc;
 
-	if (store_job_same_info(row->info, info_obj))
-		return ERR_OK;
-	st = db_stmt(db, DB_JOB_UPDATE);
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
 	if (sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC) ||
@@ -254,6 +388,31 @@ store_job_update(struct db *db, const struct store_job_row *row,
 	if (rc != SQLITE_DONE)
 		return db_fail(db, rc, "job_update", detail, len);
 	return ERR_OK;
+}
+
+/* Replaces the info of an existing job; the revision grows only when
+ * the info really changes (JSON objects are unordered: the same members
+ * in another order are the same info), and the current delay is clamped
+ * into the (possibly new) backoff bounds. */
+static enum err
+store_job_update(struct db *db, const struct store_job_row *row,
+    json_object *info_obj, const char *info, const struct backoff *b, int own,
+    char *detail, size_t len)
+{
+	json_object *old = json_tokener_parse(row->info);
+	enum err e;
+
+	if (old == NULL)
+		return db_fail(db, SQLITE_CORRUPT, "job_info", detail, len);
+	if (json_object_equal(old, info_obj)) {
+		json_object_put(old);
+		return ERR_OK;
+	}
+	e = store_job_update_row(db, row, info, b, own, detail, len);
+	if (e == ERR_OK)
+		e = store_job_reindex(db, row->id, old, info_obj, detail, len);
+	json_object_put(old);
+	return e;
 }
 
 /*

@@ -859,6 +859,9 @@ static const struct doc_case job_cases[] = {
 	    "must be an array of strings, not \"a,b\"" },
 	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"b\",3]}",
 	    "info.roles[2]", "must be a string, not 3" },
+	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"a\",\"a\",\"a\","
+	  "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",null]}",
+	    "info.roles[12]", "must be a string, not null" },
 	{ "{" JOB_AT ",\"name\":\"eu\",\"roles\":[\"a\",\"b,c\"]}",
 	    "info.roles[1]",
 	    "a role must not contain ',': roles are passed comma-separated" },

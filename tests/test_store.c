@@ -1192,15 +1192,34 @@ test_store_unvalidated_info(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-/* The triggers that keep job_role and job_parameter must find the rows
- * they change through the primary key: a scan of either table on every
- * job update made each PUT cost milliseconds once there were many jobs. */
+/* Counts full-scan steps of the statements a job update runs. */
+static const enum db_stmt update_stmts[] = { DB_JOB_UPDATE, DB_JOB_ROLE_INSERT,
+	DB_JOB_ROLE_DELETE, DB_JOB_PARAMETER_INSERT, DB_JOB_PARAMETER_DELETE };
+
+static int
+update_fullscan_steps(struct fixture *fx, int reset)
+{
+	size_t i;
+	int steps = 0;
+
+	for (i = 0; i < sizeof update_stmts / sizeof update_stmts[0]; i++) {
+		sqlite3_stmt *st = db_stmt(&fx->db, update_stmts[i]);
+
+		assert_non_null(st);
+		steps += sqlite3_stmt_status(
+		    st, SQLITE_STMTSTATUS_FULLSCAN_STEP, reset);
+	}
+	return steps;
+}
+
+/* A job update must find the role and parameter rows it changes through
+ * the primary key: a scan of either table on every job update made each
+ * PUT cost milliseconds once there were many jobs. */
 static void
 test_store_job_update_uses_index(void **state)
 {
 	struct fixture *fx = *state;
-	char name[32], extra[160];
-	sqlite3_stmt *update;
+	char name[32];
 	int i;
 
 	op_make(fx, "REPORT", "d", NULL);
@@ -1212,14 +1231,10 @@ test_store_job_update_uses_index(void **state)
 	job_make(fx, "REPORT", "d", "edited",
 	    ", \"roles\": [\"a\"], \"parameters\": {\"run\": \"1\"}");
 
-	update = db_stmt(&fx->db, DB_JOB_UPDATE);
-	assert_non_null(update);
-	sqlite3_stmt_status(update, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
-	snprintf(extra, sizeof extra,
+	update_fullscan_steps(fx, 1);
+	job_make(fx, "REPORT", "d", "edited",
 	    ", \"roles\": [\"b\"], \"parameters\": {\"run\": \"2\"}");
-	job_make(fx, "REPORT", "d", "edited", extra);
-	assert_int_equal(
-	    sqlite3_stmt_status(update, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
+	assert_int_equal(update_fullscan_steps(fx, 0), 0);
 	assert_int_equal(
 	    sql_int(&fx->db,
 	        "SELECT count(*) FROM job_parameter WHERE key = 'run'"),
@@ -1230,6 +1245,62 @@ test_store_job_update_uses_index(void **state)
 	assert_int_equal(
 	    sql_int(&fx->db, "SELECT count(*) FROM job_role WHERE role = 'a'"),
 	    0);
+}
+
+/* Rows of job_role and job_parameter that differ from what the jobs'
+ * info documents say, either way. */
+#define ROLES_OF_INFO                                                          \
+	"SELECT r.value, job.id FROM job, json_each(job.info, '$.roles') r"
+#define ROLE_ROWS "SELECT role, job_id FROM job_role"
+#define PARAMETERS_OF_INFO                                                     \
+	"SELECT p.key, p.value, job.id FROM job, "                             \
+	"json_each(job.info, '$.parameters') p"
+#define PARAMETER_ROWS "SELECT key, value, job_id FROM job_parameter"
+
+static int64_t
+index_drift(struct fixture *fx)
+{
+	return sql_int(&fx->db, "SELECT count(*) FROM (%s EXCEPT %s)",
+	           ROLE_ROWS, ROLES_OF_INFO) +
+	       sql_int(&fx->db, "SELECT count(*) FROM (%s EXCEPT %s)",
+	           ROLES_OF_INFO, ROLE_ROWS) +
+	       sql_int(&fx->db, "SELECT count(*) FROM (%s EXCEPT %s)",
+	           PARAMETER_ROWS, PARAMETERS_OF_INFO) +
+	       sql_int(&fx->db, "SELECT count(*) FROM (%s EXCEPT %s)",
+	           PARAMETERS_OF_INFO, PARAMETER_ROWS);
+}
+
+/* Updates keep the role and parameter rows equal to the info through
+ * every kind of change: roles and keys added, removed, kept, renamed,
+ * values changed and swapped between keys, and all of them dropped. */
+static void
+test_store_job_update_keeps_index(void **state)
+{
+	static const char *const infos[] = {
+		", \"roles\": [\"a\", \"b\"], \"parameters\": "
+		"{\"k\": \"1\", \"m\": \"2\"}",
+		", \"roles\": [\"b\", \"c\"], \"parameters\": "
+		"{\"k\": \"1\", \"m\": \"3\", \"n\": \"4\"}",
+		", \"roles\": [\"c\", \"b\"], \"parameters\": "
+		"{\"m\": \"1\", \"k\": \"3\"}",
+		", \"roles\": [\"c\"]",
+		", \"roles\": [\"a\"], \"parameters\": {\"k\": \"1\"}",
+		", \"roles\": [\"a\"], \"parameters\": {}",
+		", \"roles\": [\"x\", \"y\", \"z\"], \"parameters\": "
+		"{\"k\": \"k\", \"x\": \"\"}",
+	};
+	struct fixture *fx = *state;
+	size_t i;
+
+	op_make(fx, "REPORT", "d", NULL);
+	job_make(fx, "REPORT", "d", "other", infos[0]);
+	for (i = 0; i < sizeof infos / sizeof infos[0]; i++) {
+		job_make(fx, "REPORT", "d", "edited", infos[i]);
+		assert_int_equal(index_drift(fx), 0);
+	}
+	assert_int_equal(
+	    sql_int(&fx->db, "SELECT count(*) FROM job_role WHERE role = 'a'"),
+	    1);
 }
 
 /* One page of a list: its row count and the total it reports. */
@@ -1307,6 +1378,7 @@ main(void)
 		T(test_store_address_where),
 		T(test_store_unvalidated_info),
 		T(test_store_job_update_uses_index),
+		T(test_store_job_update_keeps_index),
 		T(test_store_list_totals),
 	};
 
