@@ -94,6 +94,7 @@ enum err store_execution_recent(struct db *db, int64_t job_id,
 struct store_memo {
 	int64_t op_id;
 	json_object *op;
+	struct printbuf *pb; /* store_job_list_elem's, reused for each job */
 };
 
 void store_memo_clear(struct store_memo *memo);
@@ -105,6 +106,9 @@ typedef json_object *store_elem_fn(
 store_elem_fn store_operation_elem;
 store_elem_fn store_job_elem;
 store_elem_fn store_execution_elem;
+/* A job as store_job_elem builds it, but printed once into a raw value
+ * for a page: not to be read as an object.  memo must not be NULL. */
+store_elem_fn store_job_list_elem;
 
 /* An integer that prints without snprintf. */
 json_object *store_int(int64_t v);

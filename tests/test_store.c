@@ -184,6 +184,8 @@ get_obj(json_object *o, const char *key)
 
 /* The element as a client sees it: serialized and parsed again, so that
  * tests do not depend on how the store builds it in memory. */
+#define STORE_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 static void
 wire(json_object **o)
 {
@@ -1036,6 +1038,55 @@ test_store_job_list_sort_page(void **state)
 	json_object_put(page);
 }
 
+/* A listed job is printed from its row rather than built as objects;
+ * it must print exactly as the element the rest of the API builds, for
+ * jobs changed since their creation or not, of two operations, whose
+ * info needs escaping. */
+static void
+test_store_job_list_prints_elem(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_address all = { "*", "*", NULL };
+	const char *filter4[4] = { NULL, NULL, NULL, NULL };
+	json_object *page = NULL, *data, *elem = NULL;
+	size_t i;
+
+	make_list_data(fx);
+	job_make(fx, "REPORT", "one", "a2",
+	    ", \"parameters\": {\"q\": \"\\\"/\\u00e9\\n\"}");
+	sql_exec(&fx->db,
+	    "UPDATE job SET updated_at = created_at + 1500 WHERE name = 'a2'");
+	assert_int_equal(store_job_list(&fx->db, &all, filter4, &page,
+	                     fx->detail, sizeof fx->detail),
+	    ERR_OK);
+	data = get_obj(page, "data");
+	assert_int_equal(json_object_array_length(data), 3);
+	for (i = 0; i < 3; i++) {
+		json_object *listed = json_object_array_get_idx(data, i);
+		json_object *parsed = json_tokener_parse(
+		    json_object_to_json_string_ext(listed, STORE_FLAGS));
+		struct store_address a = { NULL, NULL, NULL };
+		int64_t rev;
+
+		assert_non_null(parsed);
+		a.type = get_str(
+		    get_obj(get_obj(parsed, "operation"), "info"), "type");
+		a.definition =
+		    get_str(get_obj(get_obj(parsed, "operation"), "info"),
+		        "definition");
+		a.name = get_str(get_obj(parsed, "info"), "name");
+		assert_int_equal(store_job_get(&fx->db, &a, 0, &elem, &rev,
+		                     fx->detail, sizeof fx->detail),
+		    ERR_OK);
+		assert_string_equal(
+		    json_object_to_json_string_ext(listed, STORE_FLAGS),
+		    json_object_to_json_string_ext(elem, STORE_FLAGS));
+		json_object_put(elem);
+		json_object_put(parsed);
+	}
+	json_object_put(page);
+}
+
 static void
 test_store_execution_list(void **state)
 {
@@ -1372,6 +1423,7 @@ main(void)
 		T(test_store_job_get_missing),
 		T(test_store_job_list),
 		T(test_store_job_list_sort_page),
+		T(test_store_job_list_prints_elem),
 		T(test_store_execution_list),
 		T(test_store_job_delete),
 		T(test_store_busy),
