@@ -31,6 +31,10 @@ extern const int db_migration_count;
 #define DB_JOB_COLUMNS                                                         \
 	"j.id, j.revision, j.status, j.info, j.created_at, j.updated_at, "     \
 	"j.current_delay_ms, j.name, " DB_OPERATION_COLUMNS
+/* A listed job: its operation is read by id, once per page. */
+#define DB_JOB_LIST_COLUMNS                                                    \
+	"j.id, j.revision, j.status, j.info, j.created_at, j.updated_at, "     \
+	"j.current_delay_ms, j.name, j.operation_id"
 #define DB_EXECUTION_COLUMNS                                                   \
 	"e.id, e.ordinal, e.revision, e.status, e.parameters, e.roles, "       \
 	"e.response_code, e.result, e.created_at, e.started_at, "              \

@@ -86,14 +86,19 @@ enum err store_execution_recent(struct db *db, int64_t job_id,
 /* --- shared row readers and list runner (store.c) --- */
 
 /*
- * What the elements of one list share: every job of a page embeds its
- * operation's element, the same for all jobs of one operation within one
- * snapshot, so it is built and printed once and its text referenced.  Zero it
- * before a list, release it with store_memo_clear() after.
+ * What the elements of one list page share: the printed elements of the
+ * operations its jobs embed (each read once per page, in the page's
+ * snapshot) and a buffer to print jobs into.  Filled by store_list.
  */
+struct store_memo_op {
+	int64_t id;
+	json_object *printed;
+};
+
 struct store_memo {
-	int64_t op_id;
-	json_object *op;
+	struct db *db; /* the page's connection */
+	struct store_memo_op *ops;
+	size_t n_ops, cap_ops;
 	struct printbuf *pb; /* store_job_list_elem's, reused for each job */
 };
 

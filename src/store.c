@@ -260,50 +260,76 @@ store_printed(json_object *obj)
 	return raw;
 }
 
-static void
-store_memo_drop_op(struct store_memo *memo)
-{
-	json_object_put(memo->op);
-	memo->op = NULL;
-	memo->op_id = 0;
-}
-
 void
 store_memo_clear(struct store_memo *memo)
 {
-	store_memo_drop_op(memo);
+	size_t i;
+
+	for (i = 0; i < memo->n_ops; i++)
+		json_object_put(memo->ops[i].printed);
+	free(memo->ops);
+	memo->ops = NULL;
+	memo->n_ops = 0;
 	if (memo->pb != NULL)
 		printbuf_free(memo->pb);
 	memo->pb = NULL;
 }
 
-/* The operation element of a job row, built once per operation when a
- * memo is given. */
+/* Reads operation id and prints its element; NULL if it is gone (only
+ * a corrupt database lacks a job's operation) or on ENOMEM. */
 static json_object *
-store_job_operation(sqlite3_stmt *st, int col, struct store_memo *memo)
+store_read_operation(struct db *db, int64_t id)
 {
-	int64_t op_id = sqlite3_column_int64(st, col);
-	json_object *op;
+	sqlite3_stmt *st = db_stmt(db, DB_OPERATION_GET_BY_ID);
+	json_object *op = NULL;
 
-	if (memo != NULL && memo->op != NULL && memo->op_id == op_id)
-		return json_object_get(memo->op);
-	op = store_operation_elem(st, col, NULL);
-	if (memo == NULL || op == NULL)
-		return op;
-
-	/* Kept as its text, so that the jobs of a page that share it do
-	 * not each print it again. */
-	store_memo_drop_op(memo);
-	memo->op = store_printed(op);
-	if (memo->op == NULL)
+	if (st == NULL)
 		return NULL;
-	memo->op_id = op_id;
-	return json_object_get(memo->op);
+	if (sqlite3_bind_int64(st, 1, id) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		op = store_operation_elem(st, 0, NULL);
+	sqlite3_reset(st);
+	return op != NULL ? store_printed(op) : NULL;
+}
+
+/*
+ * The printed element of operation id, read once per page: every job of
+ * a page embeds its operation's element, and the jobs of one operation
+ * share it within the page's snapshot.  Reading it by id for each new
+ * operation costs less than selecting its seven columns with every job.
+ */
+static json_object *
+store_memo_operation(struct store_memo *memo, int64_t id)
+{
+	struct store_memo_op *grown;
+	json_object *printed;
+	size_t i;
+
+	for (i = 0; i < memo->n_ops; i++)
+		if (memo->ops[i].id == id)
+			return memo->ops[i].printed;
+	if (memo->n_ops == memo->cap_ops) {
+		size_t cap = memo->cap_ops ? 2 * memo->cap_ops : 4;
+
+		grown = realloc(memo->ops, cap * sizeof *grown);
+		if (grown == NULL)
+			return NULL;
+		memo->ops = grown;
+		memo->cap_ops = cap;
+	}
+	printed = store_read_operation(memo->db, id);
+	if (printed == NULL)
+		return NULL;
+	memo->ops[memo->n_ops].id = id;
+	memo->ops[memo->n_ops].printed = printed;
+	memo->n_ops++;
+	return printed;
 }
 
 json_object *
 store_job_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 {
+	(void)memo;
 	json_object *j = json_object_new_object();
 	int ok = j != NULL;
 
@@ -319,7 +345,7 @@ store_job_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 	store_add(j, "status", store_plain_column(st, col + 2), &ok);
 	store_add_times(j, st, col + 4, &ok);
 	store_add_nullable(j, "info", st, col + 3, store_raw_column, &ok);
-	store_add(j, "operation", store_job_operation(st, col + 8, memo), &ok);
+	store_add(j, "operation", store_operation_elem(st, col + 8, NULL), &ok);
 	return store_done(j, ok);
 }
 
@@ -420,7 +446,8 @@ static int
 store_print_job(sqlite3_stmt *st, int col, struct store_memo *memo)
 {
 	struct printbuf *pb = memo->pb;
-	json_object *op = store_job_operation(st, col + 8, memo);
+	json_object *op =
+	    store_memo_operation(memo, sqlite3_column_int64(st, col + 8));
 	char time[MODEL_TIME_LEN] = "";
 	int64_t time_ms = 0;
 	int ok = op != NULL;
@@ -444,7 +471,6 @@ store_print_job(sqlite3_stmt *st, int col, struct store_memo *memo)
 		store_put(pb, json_object_get_string(op),
 		    json_object_get_string_len(op), &ok);
 	STORE_PUT_LITERAL(pb, "}", &ok);
-	json_object_put(op);
 	return ok;
 }
 
@@ -589,7 +615,7 @@ store_list_rows(struct db *db, const struct query *q, const char *columns,
     const char *from_where, const char *const *base, int nbase,
     store_elem_fn *elem, json_object *data, int *more, char *detail, size_t len)
 {
-	struct store_memo memo = { 0 };
+	struct store_memo memo = { .db = db };
 	sqlite3_stmt *st = NULL;
 	enum err e;
 	int rc, next;

@@ -739,6 +739,6 @@ store_job_list(struct db *db, const struct store_address *a,
 	snprintf(from, sizeof from,
 	    " FROM job j JOIN operation o ON o.id = j.operation_id WHERE 1%s",
 	    narrow);
-	return store_list(db, &store_job_spec, DB_JOB_COLUMNS, from, binds, n,
-	    filter4, store_job_list_elem, page, detail, len);
+	return store_list(db, &store_job_spec, DB_JOB_LIST_COLUMNS, from, binds,
+	    n, filter4, store_job_list_elem, page, detail, len);
 }
