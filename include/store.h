@@ -111,6 +111,12 @@ typedef json_object *store_elem_fn(
 store_elem_fn store_operation_elem;
 store_elem_fn store_job_elem;
 store_elem_fn store_execution_elem;
+/* Brings a job's element built before an update to what reading the job
+ * after it would build: the new revision, info (printed) and update
+ * time.  0, or -1 on ENOMEM with elem unchanged or partly updated. */
+int store_job_elem_revise(
+    json_object *elem, int64_t revision, const char *info, int64_t updated_at);
+
 /* A job as store_job_elem builds it, but printed once into a raw value
  * for a page: not to be read as an object.  memo must not be NULL. */
 store_elem_fn store_job_list_elem;

@@ -158,27 +158,40 @@ store_plain_column(sqlite3_stmt *st, int col)
 	    text, (size_t)sqlite3_column_bytes(st, col), 1);
 }
 
-json_object *
-store_raw_column(sqlite3_stmt *st, int col)
+/* Printed JSON text of n bytes, wrapped to print as it is. */
+static json_object *
+store_raw(const char *text, int n)
 {
-	const char *text = (const char *)sqlite3_column_text(st, col);
-	json_object *o;
+	json_object *o = json_object_new_string_len(text, n);
 
-	if (text == NULL)
-		return NULL;
-	o = json_object_new_string_len(text, sqlite3_column_bytes(st, col));
 	if (o != NULL)
 		json_object_set_serializer(o, store_raw_serializer, NULL, NULL);
 	return o;
 }
 
 json_object *
-store_time_column(sqlite3_stmt *st, int col)
+store_raw_column(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+
+	if (text == NULL)
+		return NULL;
+	return store_raw(text, sqlite3_column_bytes(st, col));
+}
+
+static json_object *
+store_time(int64_t ms)
 {
 	char buf[MODEL_TIME_LEN];
 
-	model_format_time(sqlite3_column_int64(st, col), buf);
+	model_format_time(ms, buf);
 	return store_plain_string(buf, MODEL_TIME_LEN - 1, 0);
+}
+
+json_object *
+store_time_column(sqlite3_stmt *st, int col)
+{
+	return store_time(sqlite3_column_int64(st, col));
 }
 
 char *
@@ -487,6 +500,29 @@ store_job_list_elem(sqlite3_stmt *st, int col, struct store_memo *memo)
 		json_object_set_serializer(
 		    job, store_raw_serializer, NULL, NULL);
 	return job;
+}
+
+/* Replaces the value of key, which obj has: json-c puts the old value and
+ * keeps the member where it stands.  val is put on failure. */
+static int
+store_replace(json_object *obj, const char *key, json_object *val)
+{
+	if (val != NULL && json_object_object_add(obj, key, val) == 0)
+		return 0;
+	json_object_put(val);
+	return -1;
+}
+
+int
+store_job_elem_revise(
+    json_object *elem, int64_t revision, const char *info, int64_t updated_at)
+{
+	if (store_replace(elem, "revision", store_int(revision)) != 0 ||
+	    store_replace(elem, "info", store_raw(info, (int)strlen(info))) !=
+	        0 ||
+	    store_replace(elem, "updated_at", store_time(updated_at)) != 0)
+		return -1;
+	return 0;
 }
 
 static json_object *

@@ -368,8 +368,8 @@ store_job_reindex(struct db *db, int64_t job_id, json_object *old_info,
 
 static enum err
 store_job_update_row(struct db *db, const struct store_job_row *row,
-    const char *info, const struct backoff *b, int own, char *detail,
-    size_t len)
+    const char *info, const struct backoff *b, int own, int64_t now,
+    char *detail, size_t len)
 {
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_UPDATE);
 	int rc;
@@ -378,8 +378,8 @@ store_job_update_row(struct db *db, const struct store_job_row *row,
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
 	if (sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_int64(st, 2, backoff_clamp(b, row->delay_ms)) ||
-	    sqlite3_bind_int64(st, 3, model_now_ms()) ||
-	    sqlite3_bind_int(st, 4, own) || sqlite3_bind_int64(st, 5, row->id))
+	    sqlite3_bind_int64(st, 3, now) || sqlite3_bind_int(st, 4, own) ||
+	    sqlite3_bind_int64(st, 5, row->id))
 		rc = SQLITE_ERROR;
 	else
 		rc = sqlite3_step(st);
@@ -393,25 +393,30 @@ store_job_update_row(struct db *db, const struct store_job_row *row,
 /* Replaces the info of an existing job; the revision grows only when
  * the info really changes (JSON objects are unordered: the same members
  * in another order are the same info), and the current delay is clamped
- * into the (possibly new) backoff bounds. */
+ * into the (possibly new) backoff bounds.  *updated_at is the time of
+ * the change, or 0 when there was none. */
 static enum err
 store_job_update(struct db *db, const struct store_job_row *row,
     json_object *info_obj, const char *info, const struct backoff *b, int own,
-    char *detail, size_t len)
+    int64_t *updated_at, char *detail, size_t len)
 {
 	json_object *old = json_tokener_parse(row->info);
+	int64_t now = model_now_ms();
 	enum err e;
 
+	*updated_at = 0;
 	if (old == NULL)
 		return db_fail(db, SQLITE_CORRUPT, "job_info", detail, len);
 	if (json_object_equal(old, info_obj)) {
 		json_object_put(old);
 		return ERR_OK;
 	}
-	e = store_job_update_row(db, row, info, b, own, detail, len);
+	e = store_job_update_row(db, row, info, b, own, now, detail, len);
 	if (e == ERR_OK)
 		e = store_job_reindex(db, row->id, old, info_obj, detail, len);
 	json_object_put(old);
+	if (e == ERR_OK)
+		*updated_at = now;
 	return e;
 }
 
@@ -436,17 +441,70 @@ store_job_fill_backoff(json_object *info, int has_own,
 	return ERR_OK;
 }
 
+/* Inserts the job at a; its element is read back. */
+static enum err
+store_job_create(struct db *db, struct store_address *a, int64_t op_id,
+    const char *text, const struct backoff *b, int own, const char *if_match,
+    json_object **elem, int64_t *revision, char *detail, size_t len)
+{
+	struct store_job_row row = { 0 };
+	enum err e;
+
+	e = store_job_precondition(if_match, 0, 0, detail, len);
+	if (e == ERR_OK)
+		e = store_job_insert(
+		    db, op_id, a->name, text, b, own, detail, len);
+	if (e == ERR_OK)
+		e = store_job_find(db, a, &row, elem, detail, len);
+	*revision = row.revision;
+	free(row.info);
+	return e;
+}
+
+/*
+ * Updates the job found as row, whose element (built before the update)
+ * is *elem: after a change the element takes the new revision, info and
+ * time, which is all an update changes in it, rather than reading the
+ * job again inside the write transaction.
+ */
+static enum err
+store_job_revise(struct db *db, const struct store_job_row *row,
+    json_object *info, const char *text, const struct backoff *b, int own,
+    const char *if_match, json_object *elem, int64_t *revision, char *detail,
+    size_t len)
+{
+	int64_t updated_at = 0;
+	enum err e;
+
+	*revision = row->revision;
+	e = store_job_precondition(if_match, row->revision, 1, detail, len);
+	if (e == ERR_OK)
+		e = store_job_update(
+		    db, row, info, text, b, own, &updated_at, detail, len);
+	if (e != ERR_OK || updated_at == 0)
+		return e;
+	*revision = row->revision + 1;
+	if (store_job_elem_revise(elem, *revision, text, updated_at) != 0)
+		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	return ERR_OK;
+}
+
+/* The job's element and revision after the put, in *elem (NULL on
+ * failure) and *revision. */
 static enum err
 store_job_upsert(struct db *db, struct store_address *a, json_object *info,
-    const char *if_match, char *detail, size_t len)
+    const char *if_match, json_object **elem, int64_t *revision, char *detail,
+    size_t len)
 {
 	struct store_job_row row = { 0 };
 	struct backoff own, op_backoff;
+	const struct backoff *b;
 	const char *text;
 	int has_own = 0;
 	int64_t op_id = 0, timeout = 0;
 	enum err e;
 
+	*elem = NULL;
 	if (model_job_info_check(
 	        info, &a->name, &has_own, &own, &timeout, NULL) != ERR_OK)
 		return err_set(detail, len, ERR_INTERNAL, "unvalidated job");
@@ -460,21 +518,20 @@ store_job_upsert(struct db *db, struct store_address *a, json_object *info,
 	text = json_object_to_json_string_ext(info, STORE_JSON_FLAGS);
 	if (text == NULL)
 		return err_set(detail, len, ERR_INTERNAL, "out of memory");
+	b = has_own ? &own : &op_backoff;
 
-	e = store_job_find(db, a, &row, NULL, detail, len);
-	if (e == ERR_JOB_NOT_FOUND) {
-		e = store_job_precondition(if_match, 0, 0, detail, len);
-		if (e == ERR_OK)
-			e = store_job_insert(db, op_id, a->name, text,
-			    has_own ? &own : &op_backoff, has_own, detail, len);
-	} else if (e == ERR_OK) {
-		e = store_job_precondition(
-		    if_match, row.revision, 1, detail, len);
-		if (e == ERR_OK)
-			e = store_job_update(db, &row, info, text,
-			    has_own ? &own : &op_backoff, has_own, detail, len);
-	}
+	e = store_job_find(db, a, &row, elem, detail, len);
+	if (e == ERR_JOB_NOT_FOUND)
+		e = store_job_create(db, a, op_id, text, b, has_own, if_match,
+		    elem, revision, detail, len);
+	else if (e == ERR_OK)
+		e = store_job_revise(db, &row, info, text, b, has_own, if_match,
+		    *elem, revision, detail, len);
 	free(row.info);
+	if (e != ERR_OK) {
+		json_object_put(*elem);
+		*elem = NULL;
+	}
 	return e;
 }
 
@@ -484,23 +541,24 @@ store_job_put(struct db *db, const struct store_address *addr,
     int64_t *revision, char *detail, size_t len)
 {
 	struct store_address a = *addr;
-	struct store_job_row row = { 0 };
 	enum err e;
 
+	*elem = NULL;
 	e = db_begin(db, detail, len);
 	if (e != ERR_OK)
 		return e;
-	e = store_job_upsert(db, &a, info, if_match, detail, len);
-	if (e == ERR_OK)
-		e = store_job_find(db, &a, &row, elem, detail, len);
+	e = store_job_upsert(
+	    db, &a, info, if_match, elem, revision, detail, len);
 	if (e != ERR_OK) {
 		db_rollback(db);
-		free(row.info);
 		return e;
 	}
-	*revision = row.revision;
-	free(row.info);
-	return db_commit(db, detail, len);
+	e = db_commit(db, detail, len);
+	if (e != ERR_OK) {
+		json_object_put(*elem);
+		*elem = NULL;
+	}
+	return e;
 }
 
 static enum err

@@ -235,6 +235,24 @@ op_make(
 
 /* Creates or updates job name in type/def; extra is appended to the
  * info object (", \"key\": value ..."). */
+/* A put answers with the element of the job as it is stored, though an
+ * update builds it from what it changed rather than reading it back. */
+static void
+assert_job_reads_as(struct fixture *fx, const char *type, const char *def,
+    const char *name, json_object *elem)
+{
+	struct store_address a = { type, def, name };
+	json_object *stored = NULL;
+	int64_t rev = -1;
+
+	assert_int_equal(store_job_get(&fx->db, &a, 0, &stored, &rev,
+	                     fx->detail, sizeof fx->detail),
+	    ERR_OK);
+	assert_string_equal(json_object_to_json_string_ext(elem, STORE_FLAGS),
+	    json_object_to_json_string_ext(stored, STORE_FLAGS));
+	json_object_put(stored);
+}
+
 static enum err
 job_put(struct fixture *fx, const char *type, const char *def, const char *name,
     const char *extra, const char *if_match, int64_t *revision)
@@ -256,6 +274,7 @@ job_put(struct fixture *fx, const char *type, const char *def, const char *name,
 	if (e == ERR_OK) {
 		assert_non_null(elem);
 		assert_int_equal(get_int(elem, "revision"), rev);
+		assert_job_reads_as(fx, type, def, name, elem);
 	}
 	json_object_put(elem);
 	if (revision != NULL)
