@@ -104,10 +104,17 @@ def pid_alive(pid):
     return st is not None and st[1] not in ("Z", "X")
 
 
-def socket_count(pid):
-    """How many sockets pid holds: a responder holds its listening socket
-    and one more per connection it has accepted."""
-    return len(_socket_inodes(pid))
+def socket_inodes(pid):
+    """The inodes of the sockets pid holds: a responder holds its listening
+    socket and one more per connection it has accepted."""
+    return _socket_inodes(pid)
+
+
+def accepted_since(pid, before):
+    """True once pid holds a socket that is not in the set before.  A count
+    would not do: a connection of an earlier request may still be closing
+    when before is taken, and the new one then only takes its place."""
+    return bool(_socket_inodes(pid) - before)
 
 
 def _all_pids():
@@ -184,7 +191,7 @@ class Service:
 
     def __init__(self, pool=4, busy_timeout_ms=5000, require_headers=True,
                  max_body_bytes=1048576, extra_conf="", handlers_dir=None,
-                 threads=2):
+                 threads=3):
         self.pool = pool
         self.threads = threads
         self.busy_timeout_ms = busy_timeout_ms

@@ -350,12 +350,12 @@ class TestSignals(unittest.TestCase):
         """A connection that never sends its request head held a thread in
         a blocking read past SIGTERM."""
         pid = self.svc.responder_for_socket(0)
-        idle = harness.socket_count(pid)
+        idle = harness.socket_inodes(pid)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.connect(self.svc.fcgi_socket(0))
         try:
             self.assertTrue(wait_until(
-                lambda: harness.socket_count(pid) > idle, 5.0))
+                lambda: harness.accepted_since(pid, idle), 5.0))
             os.kill(pid, signal.SIGTERM)
             self.assertTrue(
                 wait_until(lambda: not harness.pid_alive(pid), 1.0),
@@ -416,9 +416,10 @@ class TestStalledConnections(unittest.TestCase):
         self.assertEqual(st, 200)
 
     def test_sigterm_with_stalled_body_ends(self):
+        idle = harness.socket_inodes(self.pid)
         self.half_puts(1)
         self.assertTrue(wait_until(
-            lambda: len(harness._socket_inodes(self.pid)) > 1, 5.0))
+            lambda: harness.accepted_since(self.pid, idle), 5.0))
         os.kill(self.pid, signal.SIGTERM)
         self.assertTrue(
             wait_until(lambda: not harness.pid_alive(self.pid), 10.0),
@@ -474,14 +475,14 @@ class TestSigterm(unittest.TestCase):
         self.assertIsNotNone(pid)
         body = body_of(job_info("mid-term", parameters={"x": "z" * 1000}))
         half = len(body) // 2
-        idle = harness.socket_count(pid)
+        idle = harness.socket_inodes(pid)
         c = harness.FcgiConnection(self.svc.fcgi_socket(i), timeout=10)
         try:
             c.send_begin(cgi_params("PUT", URI + "REPORT/term", body=body))
             c.send_stdin(body[:half])
             # it has accepted the request once it holds one more socket
             self.assertTrue(wait_until(
-                lambda: harness.socket_count(pid) > idle, 5.0),
+                lambda: harness.accepted_since(pid, idle), 5.0),
                 "responder never accepted")
             os.kill(pid, signal.SIGTERM)
             self.assertTrue(harness.pid_alive(pid))
