@@ -82,7 +82,7 @@ conf_set_defaults(struct conf *c)
 	c->synchronous_full = 1;
 	c->require_headers = 1;
 	c->max_body_bytes = 1048576;
-	c->threads = 2;
+	c->threads = 3;
 	c->poll_interval_ms = 100;
 	c->max_running = 8;
 	c->lease_ms = 30000;

@@ -123,6 +123,7 @@ test_conf_defaults(void **state)
 	assert_int_equal(c.synchronous_full, 1);
 	assert_int_equal(c.require_headers, 1);
 	assert_int_equal(c.max_body_bytes, 1048576);
+	assert_int_equal(c.threads, 3);
 	assert_int_equal(c.poll_interval_ms, 100);
 	assert_int_equal(c.max_running, 8);
 	assert_int_equal(c.lease_ms, 30000);
@@ -150,6 +151,7 @@ test_conf_every_key(void **state)
 	    "[api]\n"
 	    "require_headers = false\n"
 	    "max_body_bytes = 4096\n"
+	    "threads = 5\n"
 	    "[scheduler]\n"
 	    "poll_interval_ms = 50\n"
 	    "max_running = 3\n"
@@ -172,6 +174,7 @@ test_conf_every_key(void **state)
 	assert_int_equal(c.synchronous_full, 0);
 	assert_int_equal(c.require_headers, 0);
 	assert_int_equal(c.max_body_bytes, 4096);
+	assert_int_equal(c.threads, 5);
 	assert_int_equal(c.poll_interval_ms, 50);
 	assert_int_equal(c.max_running, 3);
 	assert_int_equal(c.lease_ms, 1000);
