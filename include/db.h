@@ -156,4 +156,13 @@ void db_rollback(struct db *db);
 enum err db_fail(
     struct db *db, int rc, const char *what, char *detail, size_t len);
 
+/*
+ * Runs a statement that returns no rows to its end.  bind_rc is what
+ * binding its parameters returned: when nonzero the statement is not run
+ * and the call fails.  The statement is reset and its bindings cleared on
+ * every path, so no parameter pointer outlives the call.
+ */
+enum err db_run(struct db *db, sqlite3_stmt *st, int bind_rc, const char *what,
+    char *detail, size_t len);
+
 #endif

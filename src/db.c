@@ -393,6 +393,19 @@ db_fail(struct db *db, int rc, const char *what, char *detail, size_t len)
 	    "the service failed to complete the request");
 }
 
+enum err
+db_run(struct db *db, sqlite3_stmt *st, int bind_rc, const char *what,
+    char *detail, size_t len)
+{
+	int rc = bind_rc != SQLITE_OK ? bind_rc : sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, rc, what, detail, len);
+	return ERR_OK;
+}
+
 /* Steps one of the transaction statements; returns the SQLite code. */
 static int
 db_step_control(struct db *db, enum db_stmt id)

@@ -219,25 +219,18 @@ store_job_insert(struct db *db, int64_t op_id, const char *name,
 {
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_INSERT);
 	int64_t now = model_now_ms();
-	int rc;
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
-	if (sqlite3_bind_int64(st, 1, op_id) ||
-	    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_text(st, 3, info, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_int64(st, 4, b->initial_ms) ||
-	    sqlite3_bind_int64(st, 5, now + b->initial_ms) ||
-	    sqlite3_bind_int64(st, 6, now) || sqlite3_bind_int64(st, 7, now) ||
-	    sqlite3_bind_int(st, 8, own))
-		rc = SQLITE_ERROR;
-	else
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, rc, "job_insert", detail, len);
-	return ERR_OK;
+	return db_run(db, st,
+	    sqlite3_bind_int64(st, 1, op_id) ||
+	        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_text(st, 3, info, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_int64(st, 4, b->initial_ms) ||
+	        sqlite3_bind_int64(st, 5, now + b->initial_ms) ||
+	        sqlite3_bind_int64(st, 6, now) ||
+	        sqlite3_bind_int64(st, 7, now) || sqlite3_bind_int(st, 8, own),
+	    "job_insert", detail, len);
 }
 
 /* Runs one of the role and parameter row statements: each binds its
@@ -247,21 +240,16 @@ store_job_index_row(struct db *db, enum db_stmt which, const char *a,
     const char *b, int64_t job_id, char *detail, size_t len)
 {
 	sqlite3_stmt *st = db_stmt(db, which);
-	int col = 1, rc;
+	int col = 1;
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
-	if (sqlite3_bind_text(st, col++, a, -1, SQLITE_STATIC) ||
-	    (b != NULL && sqlite3_bind_text(st, col++, b, -1, SQLITE_STATIC)) ||
-	    sqlite3_bind_int64(st, col, job_id))
-		rc = SQLITE_ERROR;
-	else
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, rc, "job_index", detail, len);
-	return ERR_OK;
+	return db_run(db, st,
+	    sqlite3_bind_text(st, col++, a, -1, SQLITE_STATIC) ||
+	        (b != NULL &&
+	            sqlite3_bind_text(st, col++, b, -1, SQLITE_STATIC)) ||
+	        sqlite3_bind_int64(st, col, job_id),
+	    "job_index", detail, len);
 }
 
 /* The roles of an info, or NULL; validated info always has them. */
@@ -372,22 +360,16 @@ store_job_update_row(struct db *db, const struct store_job_row *row,
     char *detail, size_t len)
 {
 	sqlite3_stmt *st = db_stmt(db, DB_JOB_UPDATE);
-	int rc;
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
-	if (sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_int64(st, 2, backoff_clamp(b, row->delay_ms)) ||
-	    sqlite3_bind_int64(st, 3, now) || sqlite3_bind_int(st, 4, own) ||
-	    sqlite3_bind_int64(st, 5, row->id))
-		rc = SQLITE_ERROR;
-	else
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, rc, "job_update", detail, len);
-	return ERR_OK;
+	return db_run(db, st,
+	    sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_int64(st, 2, backoff_clamp(b, row->delay_ms)) ||
+	        sqlite3_bind_int64(st, 3, now) ||
+	        sqlite3_bind_int(st, 4, own) ||
+	        sqlite3_bind_int64(st, 5, row->id),
+	    "job_update", detail, len);
 }
 
 /* Replaces the info of an existing job; the revision grows only when
@@ -654,28 +636,21 @@ store_job_write_status(struct db *db, const struct store_job_row *row,
 	int64_t now = model_now_ms();
 	int executing = status == JOB_EXECUTING;
 	struct backoff b = { 0, 0, 0, 1, 1 };
-	int rc;
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
 	if (executing && store_job_backoff(row->info, &b) != 0)
 		return db_fail(db, SQLITE_CORRUPT, "job_backoff", detail, len);
-	if (sqlite3_bind_text(
+	return db_run(db, st,
+	    sqlite3_bind_text(
 	        st, 1, job_status_names[status], -1, SQLITE_STATIC) ||
-	    sqlite3_bind_int64(
-	        st, 2, executing ? b.initial_ms : row->delay_ms) ||
-	    (executing ? sqlite3_bind_int64(st, 3, now + b.initial_ms)
-	               : sqlite3_bind_null(st, 3)) ||
-	    sqlite3_bind_int64(st, 4, now) ||
-	    sqlite3_bind_int64(st, 5, row->id))
-		rc = SQLITE_ERROR;
-	else
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, rc, "job_status", detail, len);
-	return ERR_OK;
+	        sqlite3_bind_int64(
+	            st, 2, executing ? b.initial_ms : row->delay_ms) ||
+	        (executing ? sqlite3_bind_int64(st, 3, now + b.initial_ms)
+	                   : sqlite3_bind_null(st, 3)) ||
+	        sqlite3_bind_int64(st, 4, now) ||
+	        sqlite3_bind_int64(st, 5, row->id),
+	    "job_status", detail, len);
 }
 
 static json_object *

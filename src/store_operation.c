@@ -73,20 +73,6 @@ store_operation_by_id(struct db *db, int64_t id, json_object **elem,
 	return e;
 }
 
-/* Runs a write statement whose parameters are already bound. */
-static enum err
-store_step_done(
-    struct db *db, sqlite3_stmt *st, const char *what, char *detail, size_t len)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, rc, what, detail, len);
-	return ERR_OK;
-}
-
 static enum err
 store_operation_insert(struct db *db, const struct store_address *a,
     const char *info, const char *backoff, int64_t *id, char *detail,
@@ -98,16 +84,14 @@ store_operation_insert(struct db *db, const struct store_address *a,
 
 	if (st == NULL)
 		return db_fail(db, SQLITE_ERROR, "prepare", detail, len);
-	if (sqlite3_bind_text(st, 1, a->type, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_text(st, 2, a->definition, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_text(st, 3, info, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_text(st, 4, backoff, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_int64(st, 5, now) || sqlite3_bind_int64(st, 6, now)) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		return db_fail(db, SQLITE_ERROR, "bind", detail, len);
-	}
-	e = store_step_done(db, st, "operation_insert", detail, len);
+	e = db_run(db, st,
+	    sqlite3_bind_text(st, 1, a->type, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_text(st, 2, a->definition, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_text(st, 3, info, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_text(st, 4, backoff, -1, SQLITE_STATIC) ||
+	        sqlite3_bind_int64(st, 5, now) ||
+	        sqlite3_bind_int64(st, 6, now),
+	    "operation_insert", detail, len);
 	*id = sqlite3_last_insert_rowid(db->handle);
 	return e;
 }
@@ -136,9 +120,10 @@ store_operation_update(struct db *db, int64_t id, const char *info,
 		db_reset_all(db);
 		return db_fail(db, SQLITE_ERROR, "bind", detail, len);
 	}
-	e = store_step_done(db, st, "operation_update", detail, len);
+	e = db_run(db, st, SQLITE_OK, "operation_update", detail, len);
 	if (e == ERR_OK)
-		e = store_step_done(db, clamp, "operation_clamp", detail, len);
+		e = db_run(
+		    db, clamp, SQLITE_OK, "operation_clamp", detail, len);
 	else
 		db_reset_all(db);
 	return e;
@@ -222,8 +207,9 @@ store_operation_delete(struct db *db, const struct store_address *a,
 		goto fail;
 	}
 	sqlite3_reset(has);
-	if (sqlite3_bind_int64(del, 1, id) ||
-	    (e = store_step_done(db, del, "operation_delete", detail, len)))
+	e = db_run(db, del, sqlite3_bind_int64(del, 1, id), "operation_delete",
+	    detail, len);
+	if (e != ERR_OK)
 		goto fail;
 	return db_commit(db, detail, len);
 fail:
