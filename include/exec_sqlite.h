@@ -146,7 +146,8 @@ struct xfile {
 };
 
 /* Creates the temporary file for name in dir, and keeps a descriptor on
- * it when want_fd; XS_OK or XS_IO_ERROR. */
+ * it when want_fd; XS_OK or XS_IO_ERROR.  Until xfile_abort, a SIGTERM
+ * removes the file (and its SQLite journal) before it ends the process. */
 int xfile_open(struct xjob *j, struct xfile *f, const char *dir,
     const char *name, int want_fd);
 
@@ -154,7 +155,8 @@ int xfile_open(struct xjob *j, struct xfile *f, const char *dir,
  * descriptor, if any, is closed first. */
 int xfile_commit(struct xjob *j, struct xfile *f);
 
-/* Removes what is left of an uncommitted file and closes everything. */
+/* Removes what is left of an uncommitted file and of its SQLite journal,
+ * and closes everything. */
 void xfile_abort(struct xfile *f);
 
 #endif

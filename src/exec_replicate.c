@@ -169,7 +169,6 @@ exec_replicate_backup(const struct exec_input *in)
 {
 	struct backup b;
 	struct xjob j;
-	char journal[sizeof b.file.tmp + 8];
 	int rc;
 
 	memset(&b, 0, sizeof b);
@@ -182,10 +181,6 @@ exec_replicate_backup(const struct exec_input *in)
 	sqlite3_close(b.to);
 
 	/* A failed copy leaves neither the file nor its journal. */
-	if (b.file.dirfd != -1 && b.file.tmp[0] != '\0') {
-		snprintf(journal, sizeof journal, "%s-journal", b.file.tmp);
-		unlinkat(b.file.dirfd, journal, 0);
-	}
 	xfile_abort(&b.file);
 	sqlite3_close(b.from);
 	return xjob_finish(&j, rc);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,6 +561,50 @@ xjob_file_name(
 		out[i] = '_';
 }
 
+/*
+ * The scheduler ends a cancelled or timed-out run with SIGTERM (SIGKILL
+ * only after kill_grace_ms).  While a file is being written, the handler
+ * removes it and the journal SQLite may keep beside it, then lets the
+ * signal end the process as before.  Only one file is written at a time.
+ */
+static volatile sig_atomic_t xfile_term_dirfd = -1;
+static char xfile_term_tmp[sizeof((struct xfile *)0)->tmp];
+static char xfile_term_journal[sizeof xfile_term_tmp + sizeof "-journal"];
+
+static void
+xfile_on_term(int sig)
+{
+	int dirfd = xfile_term_dirfd;
+
+	if (dirfd != -1) {
+		unlinkat(dirfd, xfile_term_tmp, 0);
+		unlinkat(dirfd, xfile_term_journal, 0);
+	}
+
+	/* SA_RESETHAND restored the default: the signal ends the process
+	 * once the handler returns. */
+	raise(sig);
+}
+
+/* Arms the handler for f; its names are set before the handler can see
+ * the descriptor. */
+static void
+xfile_arm_term(const struct xfile *f)
+{
+	struct sigaction sa;
+
+	memcpy(xfile_term_tmp, f->tmp, sizeof xfile_term_tmp);
+	snprintf(xfile_term_journal, sizeof xfile_term_journal, "%s-journal",
+	    f->tmp);
+	xfile_term_dirfd = f->dirfd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = xfile_on_term;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int
 xfile_open(struct xjob *j, struct xfile *f, const char *dir, const char *name,
     int want_fd)
@@ -574,6 +619,7 @@ xfile_open(struct xjob *j, struct xfile *f, const char *dir, const char *name,
 	if (f->dirfd == -1)
 		return xjob_fail(j, XS_IO_ERROR,
 		    "target directory cannot be opened: %s", strerror(errno));
+	xfile_arm_term(f);
 
 	/* A leftover of a killed run with the same pid is replaced. */
 	unlinkat(f->dirfd, f->tmp, 0);
@@ -621,13 +667,23 @@ xfile_commit(struct xjob *j, struct xfile *f)
 void
 xfile_abort(struct xfile *f)
 {
+	char journal[sizeof xfile_term_journal];
+
 	if (f->fd != -1)
 		close(f->fd);
 	f->fd = -1;
-	if (f->dirfd != -1 && f->tmp[0] != '\0')
+
+	/* Removed before the handler is disarmed: a SIGTERM in between
+	 * removes the same names again, which is harmless. */
+	if (f->dirfd != -1 && f->tmp[0] != '\0') {
+		snprintf(journal, sizeof journal, "%s-journal", f->tmp);
 		unlinkat(f->dirfd, f->tmp, 0);
+		unlinkat(f->dirfd, journal, 0);
+	}
 	f->tmp[0] = '\0';
-	if (f->dirfd != -1)
+	if (f->dirfd != -1) {
+		xfile_term_dirfd = -1;
 		close(f->dirfd);
+	}
 	f->dirfd = -1;
 }

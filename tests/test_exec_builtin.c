@@ -3,7 +3,10 @@
  * redirected to a file: REPORT/sql with its CSV file, RECONCILE/sql,
  * REPLICATE/sqlite-backup, VALIDATE/sqlite-check, and what they refuse.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -98,6 +102,22 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The input of execution 7 of REPORT/sql/monthly revenue. */
+static void
+input_for(struct exec_input *in, json_object *params, json_object *roles)
+{
+	memset(in, 0, sizeof *in);
+	in->type = "REPORT";
+	in->definition = "sql";
+	in->name = "monthly revenue";
+	in->address = "REPORT/sql/monthly%20revenue";
+	in->ordinal = 7;
+	in->parameters = params;
+	in->roles = roles;
+	in->json = "{}";
+	in->conf = &fx.conf;
+}
+
 /* Runs fn with params (JSON text) and roles, stdout caught; returns the
  * parsed result and the status in *status. */
 static json_object *
@@ -115,16 +135,7 @@ run(int (*fn)(const struct exec_input *), const char *params, const char *roles,
 	assert_non_null(p);
 	assert_non_null(r);
 	assert_non_null(tmp);
-	memset(&in, 0, sizeof in);
-	in.type = "REPORT";
-	in.definition = "sql";
-	in.name = "monthly revenue";
-	in.address = "REPORT/sql/monthly%20revenue";
-	in.ordinal = 7;
-	in.parameters = p;
-	in.roles = r;
-	in.json = "{}";
-	in.conf = &fx.conf;
+	input_for(&in, p, r);
 
 	fflush(stdout);
 	saved = dup(1);
@@ -618,6 +629,82 @@ test_exec_builtin_own_database_refused(void **state)
 	json_object_put(res);
 }
 
+/* Runs fn with params and roles in a child process with standard output
+ * on /dev/null, as the scheduler does; returns its pid. */
+static pid_t
+start_in_child(
+    int (*fn)(const struct exec_input *), const char *params, const char *roles)
+{
+	struct exec_input in;
+	pid_t pid = fork();
+	int null;
+
+	assert_true(pid != -1);
+	if (pid > 0)
+		return pid;
+
+	/* A run the test fails to stop ends anyway. */
+	alarm(60);
+	null = open("/dev/null", O_WRONLY);
+	if (null == -1 || dup2(null, 1) != 1)
+		_exit(100);
+	input_for(&in, json_tokener_parse(params), json_tokener_parse(roles));
+	_exit(fn(&in));
+}
+
+/* How many entries dir holds, "." and ".." aside; first gets the name of
+ * one of them. */
+static int
+dir_entries(const char *dir, char *first, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (n++ == 0)
+			snprintf(first, len, "%s", e->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The scheduler ends a cancelled or timed-out run with SIGTERM: the CSV
+ * file it was writing must not stay behind under its temporary name. */
+static void
+test_exec_builtin_report_sigterm_removes_file(void **state)
+{
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	char name[256] = "";
+	pid_t pid;
+	int i, st;
+
+	(void)state;
+	assert_int_equal(dir_entries(fx.outdir, name, sizeof name), 0);
+	pid = start_in_child(exec_report_sql,
+	    "{\"source\": \"books\", \"target\": \"out\", \"query\": "
+	    "\"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+	    "FROM c) SELECT count(*) FROM c\"}",
+	    "[\"reporting\"]");
+
+	/* The file is created before the first row is read. */
+	for (i = 0; i < 1000 && dir_entries(fx.outdir, name, sizeof name) == 0;
+	     i++)
+		nanosleep(&tick, NULL);
+	assert_int_equal(dir_entries(fx.outdir, name, sizeof name), 1);
+	assert_non_null(strstr(name, ".tmp."));
+
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGTERM);
+	if (dir_entries(fx.outdir, name, sizeof name) != 0)
+		fail_msg("left behind: %s", name);
+}
+
 int
 main(void)
 {
@@ -625,6 +712,7 @@ main(void)
 		cmocka_unit_test(test_exec_builtin_registry),
 		cmocka_unit_test(test_exec_builtin_file_name),
 		cmocka_unit_test(test_exec_builtin_report_rows),
+		cmocka_unit_test(test_exec_builtin_report_sigterm_removes_file),
 		cmocka_unit_test(test_exec_builtin_report_csv),
 		cmocka_unit_test(test_exec_builtin_report_refused),
 		cmocka_unit_test(test_exec_builtin_own_database_refused),

@@ -28,9 +28,13 @@ if not os.path.exists(CHINOOK):
 
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "ABANDONED")
 
-# A first run soon, then (after a success) again at most once an hour,
-# and never again after a failure in the life of a test.
+# A first run soon, after a success again 50 ms later (until the test
+# stops the job), and never again after a failure in the life of a test.
 ONCE = backoff(50, 50, 3600000, inc=100000, dec=1)
+
+# A query that returns no row until it is stopped.
+ENDLESS = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+           "SELECT count(*) FROM c")
 
 REVENUE = ("SELECT c.Country AS country, "
            "strftime('%Y-%m', i.InvoiceDate) AS month, "
@@ -179,8 +183,16 @@ class TestExecutors(unittest.TestCase):
             return None
         e = wait_until(first, timeout, 0.05)
         self.assertIsNotNone(e, "%s never finished" % address)
-        # One execution is enough; a stopped job is left alone.
+        # One execution is enough; a stopped job is left alone, and one
+        # that started meanwhile is cancelled: the tests look at the
+        # target directories once it has ended.
         self.svc.post("%s?status=STOPPED" % address)
+
+        def all_ended():
+            r = self.svc.get(address + "/?filter=status==STARTED")
+            return r.status == 200 and r.json()["data"] == []
+        self.assertTrue(wait_until(all_ended, timeout, 0.05),
+                        "%s: a run never ended" % address)
         return e
 
     def chinook(self, name="chinook.db"):
@@ -229,6 +241,34 @@ class TestExecutors(unittest.TestCase):
                                                         "reports"))
                      if n.startswith(".")]
         self.assertEqual(leftovers, [])
+
+    def test_report_cancelled_leaves_no_file(self):
+        """STOPPED cancels a running report with SIGTERM: the CSV file it
+        had created under its temporary name goes with it."""
+        reports = os.path.join(self.data, "reports")
+        self.assertEqual(self.svc.put("", op_info("REPORT", "sql")).status,
+                         200)
+        r = self.svc.put("REPORT/sql",
+                         job_info("endless", ["reporting"],
+                                  {"source": "chinook", "query": ENDLESS,
+                                   "target": "it_reports"}, ONCE))
+        self.assertEqual(r.status, 200, r)
+
+        def its_files():
+            return [n for n in os.listdir(reports)
+                    if "REPORT_sql_endless." in n]
+        self.assertTrue(wait_until(its_files, 30, 0.05),
+                        "the report never created its file")
+        self.svc.post("REPORT/sql/endless?status=STOPPED")
+
+        def ended():
+            r = self.svc.get("REPORT/sql/endless/")
+            data = r.json()["data"] if r.status == 200 else []
+            return data if data and data[0]["status"] in FINAL else None
+        runs = wait_until(ended, 30, 0.05)
+        self.assertIsNotNone(runs, "the run was never cancelled")
+        self.assertEqual([x["status"] for x in runs], ["CANCELLED"])
+        self.assertEqual(its_files(), [])
 
     def test_report_row_limit(self):
         e = self.run_job("REPORT", "sql", "tracks",
