@@ -17,6 +17,7 @@
 #define MODEL_MAX_SEGMENT 255 /* bytes of a type, definition, name */
 #define MODEL_MAX_JSON_DEPTH 64
 #define MODEL_MAX_PARAMETERS 256
+#define MODEL_MAX_ROLES 256
 #define MODEL_MAX_PARAMETER_KEY 128
 #define MODEL_TIME_LEN 25 /* "2025-12-06T05:37:26.996Z" + NUL */
 

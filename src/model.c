@@ -433,7 +433,7 @@ struct json_scan {
 		int is_object;
 		int want_key;
 		size_t id;
-	} stack[MODEL_MAX_JSON_DEPTH + 1];
+	} stack[MODEL_MAX_JSON_DEPTH];
 	char *detail;
 	size_t detail_len;
 };
@@ -612,11 +612,12 @@ scan_number(struct json_scan *sc)
 	return ERR_OK;
 }
 
-/* Opens an object or array; json-c already held the depth down. */
+/* Opens an object or array.  The depth limit counts containers: json-c
+ * counted value levels, one more, so it let through 65 empty ones. */
 static enum err
 scan_open(struct json_scan *sc, int is_object)
 {
-	if (sc->depth > MODEL_MAX_JSON_DEPTH)
+	if (sc->depth >= MODEL_MAX_JSON_DEPTH)
 		return err_set(sc->detail, sc->detail_len, ERR_BAD_JSON,
 		    "JSON nested deeper than %d levels", MODEL_MAX_JSON_DEPTH);
 	sc->stack[sc->depth].is_object = is_object;
@@ -795,7 +796,9 @@ json_tokenize(const char *text, size_t len, size_t first, json_object **obj,
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;
 
-	tok = json_tokener_new_ex(MODEL_MAX_JSON_DEPTH);
+	/* json-c counts the values inside the innermost container as a
+	 * level too: 64 containers holding a number are 65 levels. */
+	tok = json_tokener_new_ex(MODEL_MAX_JSON_DEPTH + 1);
 	if (tok == NULL)
 		return err_set(
 		    detail, detail_len, ERR_INTERNAL, "out of memory");
@@ -1301,7 +1304,7 @@ check_roles(json_object *v, const char *field, struct info_out *out,
 	char path[sizeof(fe->field)], got[MODEL_QUOTE_MAX + 8];
 	char detail[sizeof(fe->message)];
 	const char *s;
-	size_t i, len;
+	size_t i, n, len;
 	enum err e;
 
 	(void)out;
@@ -1310,7 +1313,15 @@ check_roles(json_object *v, const char *field, struct info_out *out,
 		return field_error(
 		    fe, field, "must be an array of strings, not %s", got);
 	}
-	for (i = 0; i < json_object_array_length(v); i++) {
+
+	/* Bounded like the parameters: every write compares the old and
+	 * the new roles while it holds the database, and programs receive
+	 * them all in one environment variable. */
+	n = json_object_array_length(v);
+	if (n > MODEL_MAX_ROLES)
+		return field_error(fe, field,
+		    "must have at most %d roles, not %zu", MODEL_MAX_ROLES, n);
+	for (i = 0; i < n; i++) {
 		index_path(path, sizeof(path), field, i);
 		e = check_string(
 		    json_object_array_get_idx(v, i), path, &s, &len, fe);

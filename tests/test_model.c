@@ -452,9 +452,9 @@ test_model_parse_json_invalid_bytes(void **state)
 
 /* {"a": [[...]]} where the object counts as one level. */
 static char *
-nested(int depth)
+nested(int depth, const char *inner)
 {
-	char *s = malloc((size_t)depth * 2 + 8);
+	char *s = malloc((size_t)depth * 2 + strlen(inner) + 8);
 	size_t n = 0;
 	int i;
 
@@ -463,6 +463,8 @@ nested(int depth)
 	n = 5;
 	for (i = 1; i < depth; i++)
 		s[n++] = '[';
+	memcpy(s + n, inner, strlen(inner));
+	n += strlen(inner);
 	for (i = 1; i < depth; i++)
 		s[n++] = ']';
 	s[n++] = '}';
@@ -473,25 +475,37 @@ nested(int depth)
 static void
 test_model_parse_json_depth(void **state)
 {
+	static const char *const inner[] = { "", "1", "\"x\"", "{}",
+		"{\"k\":null}" };
 	json_object *obj;
 	char detail[256];
+	size_t i;
 	char *s;
 
 	(void)state;
-	s = nested(MODEL_MAX_JSON_DEPTH);
-	assert_int_equal(
-	    model_parse_json(s, strlen(s), &obj, detail, sizeof(detail)),
-	    ERR_OK);
-	json_object_put(obj);
-	free(s);
 
-	s = nested(MODEL_MAX_JSON_DEPTH + 1);
-	assert_int_equal(
-	    model_parse_json(s, strlen(s), &obj, detail, sizeof(detail)),
-	    ERR_BAD_JSON);
-	assert_null(obj);
-	assert_string_equal(detail, "JSON nested deeper than 64 levels");
-	free(s);
+	/* 64 containers pass whether the innermost is empty or holds a
+	 * value; 65 do not. "{}" inside adds the 65th. */
+	for (i = 0; i < sizeof(inner) / sizeof(inner[0]); i++) {
+		int extra = inner[i][0] == '{';
+
+		s = nested(MODEL_MAX_JSON_DEPTH - extra, inner[i]);
+		if (model_parse_json(
+		        s, strlen(s), &obj, detail, sizeof(detail)) != ERR_OK)
+			fail_msg(
+			    "64 levels around \"%s\": %s", inner[i], detail);
+		json_object_put(obj);
+		free(s);
+
+		s = nested(MODEL_MAX_JSON_DEPTH + 1 - extra, inner[i]);
+		assert_int_equal(model_parse_json(s, strlen(s), &obj, detail,
+		                     sizeof(detail)),
+		    ERR_BAD_JSON);
+		assert_null(obj);
+		assert_string_equal(
+		    detail, "JSON nested deeper than 64 levels");
+		free(s);
+	}
 }
 
 static void
@@ -976,6 +990,24 @@ job_with_parameters(int n)
 	return obj;
 }
 
+/* A valid job whose roles are r0, r1, ... */
+static json_object *
+job_with_roles(int n)
+{
+	json_object *obj = parse("{" JOB_MIN "}"), *roles;
+	char role[16];
+	int i;
+
+	roles = json_object_new_array();
+	assert_non_null(roles);
+	for (i = 0; i < n; i++) {
+		snprintf(role, sizeof(role), "r%d", i);
+		json_object_array_add(roles, json_object_new_string(role));
+	}
+	json_object_object_add(obj, "roles", roles);
+	return obj;
+}
+
 static void
 test_model_job_info_limits(void **state)
 {
@@ -1000,6 +1032,20 @@ test_model_job_info_limits(void **state)
 	    ERR_VALIDATION);
 	assert_string_equal(fe.field, "info.parameters");
 	assert_string_equal(fe.message, "must have at most 256 keys, not 257");
+	json_object_put(obj);
+
+	obj = job_with_roles(MODEL_MAX_ROLES);
+	assert_int_equal(
+	    model_job_info_check(obj, &name, &has_backoff, &b, &timeout, &fe),
+	    ERR_OK);
+	json_object_put(obj);
+
+	obj = job_with_roles(MODEL_MAX_ROLES + 1);
+	assert_int_equal(
+	    model_job_info_check(obj, &name, &has_backoff, &b, &timeout, &fe),
+	    ERR_VALIDATION);
+	assert_string_equal(fe.field, "info.roles");
+	assert_string_equal(fe.message, "must have at most 256 roles, not 257");
 	json_object_put(obj);
 
 	/* A key of 128 bytes passes, 129 does not. */

@@ -140,6 +140,11 @@ class TestHttpAttacks(unittest.TestCase):
             with self.subTest(body=raw[:60]):
                 assert_problem(self, self.svc.put("REPORT/adv", raw=raw.encode()),
                                status)
+        # 64 containers with a value in the innermost: 65 levels to json-c
+        deep = "[" * 63 + "1" + "]" * 63
+        self.assertEqual(self.svc.put(
+            "REPORT/adv", raw=J(parameters={}).replace(
+                '"parameters": {}', '"x": ' + deep).encode()).status, 422)
         for raw in (J(parameters={"k%d" % i: "v" for i in range(256)}),
                     J(parameters={"k" * 128: "v"}), J(name="n" * 255),
                     J(timeout_in_millis=2 ** 31 - 1),

@@ -355,6 +355,8 @@ class TestJobs(ApiCase):
         case(lambda d: d.update({"parameters": {"k" * 129: "v"}}), None)
         case(lambda d: d.update({"parameters": {
             "k%d" % i: "v" for i in range(257)}}), "info.parameters")
+        case(lambda d: d.update({"roles": ["r%d" % i for i in range(257)]}),
+             "info.roles")
         case(lambda d: d.update({"backoff": {"delay_increase": 2}}), None)
         case(lambda d: d.update({"backoff": dict(
             BACKOFF, delay_decrease=0)}), "info.backoff.delay_decrease")
@@ -375,7 +377,8 @@ class TestJobs(ApiCase):
                        parameters={"k" * 128: ""}, timeout=2 ** 31 - 1)
         self.assertEqual(j["info"]["timeout_in_millis"], 2 ** 31 - 1)
         self.mkjob("REPORT", "monthly-revenue", "p256", parameters={
-            "k%d" % i: "v" for i in range(256)})
+            "k%d" % i: "v" for i in range(256)},
+            roles=["r%d" % i for i in range(256)])
 
     def test_upsert_revision(self):
         path = "REPORT/monthly-revenue"
