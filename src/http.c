@@ -284,12 +284,16 @@ http_parse_length(const char *s, int64_t *out, char *detail, size_t len)
 		return ERR_OK;
 	}
 	for (p = s; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
+		int digit = *p - '0';
+
+		/* Every value up to INT64_MAX is a length (too large, maybe);
+		 * only one past it overflows. */
+		if (*p < '0' || *p > '9' || v > (INT64_MAX - digit) / 10)
 			return err_set(detail, len, ERR_BAD_LENGTH,
 			    "CONTENT_LENGTH must be a non-negative decimal "
-			    "integer, got \"%.32s\"",
+			    "integer below 2^63, got \"%.32s\"",
 			    s);
-		v = v * 10 + (*p - '0');
+		v = v * 10 + digit;
 	}
 	*out = v;
 	return ERR_OK;

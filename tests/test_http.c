@@ -596,6 +596,16 @@ test_http_body_too_large(void **state)
 	fake_body(&f, "{}", "999999999999", 0);
 	check_body_error(&f, 1048576, ERR_TOO_LARGE, NULL);
 	assert_int_equal(f.reads, 0);
+
+	/* The largest length there is, and the values just below it. */
+	fake_init(&f, "PUT", "/api/v1/operation/");
+	fake_body(&f, "{}", "9223372036854775807", 0);
+	check_body_error(&f, 1048576, ERR_TOO_LARGE, "9223372036854775807");
+	assert_int_equal(f.reads, 0);
+	fake_init(&f, "PUT", "/api/v1/operation/");
+	fake_body(&f, "{}", "922337203685477590", 0);
+	check_body_error(&f, 1048576, ERR_TOO_LARGE, NULL);
+	assert_int_equal(f.reads, 0);
 }
 
 static void
