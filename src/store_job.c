@@ -98,37 +98,62 @@ store_job_find(struct db *db, const struct store_address *a,
 	return e;
 }
 
+/* Whether c ends an entry of an If-Match list. */
+static int
+store_etag_end(char c)
+{
+	return c == '\0' || c == ',' || c == ' ' || c == '\t';
+}
+
 /*
- * Whether an If-Match value accepts revision: "*", or a list of entity
- * tags ("3", W/"3", 3) one of which is the revision.
+ * Reads one entity tag at *p: "3", W/"3" or 3.  Returns 0 when it is
+ * malformed; else points *digits at the revision it names, *n long, and
+ * moves *p past it.
+ */
+static int
+store_etag_next(const char **p, const char **digits, size_t *n)
+{
+	const char *s = *p;
+	int quoted;
+
+	if (strncmp(s, "W/", 2) == 0 && *(s += 2) != '"')
+		return 0;
+	quoted = *s == '"';
+	s += quoted;
+	*digits = s;
+	*n = strspn(s, "0123456789");
+	s += *n;
+	if (*n == 0 || (quoted && *s++ != '"') || !store_etag_end(*s))
+		return 0;
+	*p = s;
+	return 1;
+}
+
+/*
+ * Whether an If-Match value accepts revision: a bare *, or a list of
+ * entity tags one of which is the revision.  A malformed list matches
+ * nothing, whatever it holds besides; "*" in quotes is a tag, not the
+ * wildcard (RFC 9110, 13.1.1).
  */
 static int
 store_if_match(const char *if_match, int64_t revision, int exists)
 {
+	const char *p = if_match, *digits;
 	char want[32];
-	const char *p = if_match;
+	size_t n;
 
 	if (if_match == NULL)
 		return 1;
 	if (!exists)
 		return 0;
 	snprintf(want, sizeof want, "%lld", (long long)revision);
-	while (*p != '\0') {
-		size_t n;
-
-		p += strspn(p, " \t,");
-		if (strncmp(p, "W/", 2) == 0)
-			p += 2;
-		if (*p == '"')
-			p++;
-		n = strcspn(p, "\", \t");
-		if ((n == 1 && *p == '*') ||
-		    (n == strlen(want) && strncmp(p, want, n) == 0))
+	while (*(p += strspn(p, " \t,")) != '\0') {
+		if (*p == '*' && store_etag_end(p[1]))
 			return 1;
-		p += n;
-		p += strspn(p, "\"");
-		if (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
-			break;
+		if (!store_etag_next(&p, &digits, &n))
+			return 0;
+		if (n == strlen(want) && memcmp(digits, want, n) == 0)
+			return 1;
 	}
 	return 0;
 }

@@ -768,6 +768,19 @@ test_store_job_if_match(void **state)
 		{ "\"1\", \"3\"", ERR_REVISION_MISMATCH },
 		{ "", ERR_REVISION_MISMATCH },
 		{ "x2", ERR_REVISION_MISMATCH },
+		/* Malformed lists match nothing, whatever they hold. */
+		{ "\"*\"", ERR_REVISION_MISMATCH },
+		{ "\"2", ERR_REVISION_MISMATCH },
+		{ "2\"", ERR_REVISION_MISMATCH },
+		{ "\"2\"x", ERR_REVISION_MISMATCH },
+		{ "W/ \"2\"", ERR_REVISION_MISMATCH },
+		{ "W/2", ERR_REVISION_MISMATCH },
+		{ "\"2\";\"3\"", ERR_REVISION_MISMATCH },
+		{ "\"x\", \"2\"", ERR_REVISION_MISMATCH },
+		{ "**", ERR_REVISION_MISMATCH },
+		{ "\"\"", ERR_REVISION_MISMATCH },
+		{ "\"1\"\t\"2\"", ERR_OK },
+		{ "\"02\"", ERR_REVISION_MISMATCH },
 	};
 	struct fixture *fx = *state;
 	int64_t rev;
