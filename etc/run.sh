@@ -24,6 +24,7 @@ fi
 mkdir -p "$rundir/reports" "$rundir/backups"
 sed -e "s|@PORT@|$port|" -e "s|@RUNDIR@|$rundir|" -e "s|@POOL@|$pool|" \
     -e "s|@BINDIR@|$builddir|" -e "s|@CONF@|$conf|" \
+    -e "s|@ERRORS@|$srcdir/etc/errors|" \
     "$srcdir/etc/lighttpd.conf.in" > "$rundir/lighttpd.conf"
 
 # Create or migrate the database now, so that a bad configuration is

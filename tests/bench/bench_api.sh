@@ -45,6 +45,7 @@ start_server() {
 	mkdir -p "$work/www"
 	sed -e "s|@PORT@|$port|" -e "s|@RUNDIR@|$work|" -e "s|@POOL@|$pool|" \
 	    -e "s|@BINDIR@/ledgerops-fcgi|$1|" -e "s|@CONF@|$work/ledgerops.conf|" \
+	    -e "s|@ERRORS@|$srcdir/etc/errors|" \
 	    "$srcdir/etc/lighttpd.conf.in" > "$work/lighttpd.conf"
 	"$lighttpd" -D -f "$work/lighttpd.conf" 2>>"$work/lighttpd.log" &
 	lpid=$!

@@ -238,7 +238,8 @@ class Service:
             text = f.read()
         for k, v in (("@PORT@", str(self.port)), ("@RUNDIR@", self.rundir),
                      ("@POOL@", str(self.pool)), ("@BINDIR@", builddir()),
-                     ("@CONF@", self.conf_path)):
+                     ("@CONF@", self.conf_path),
+                     ("@ERRORS@", os.path.join(srcdir(), "etc", "errors"))):
             text = text.replace(k, v)
         self.lighttpd_conf = os.path.join(self.rundir, "lighttpd.conf")
         with open(self.lighttpd_conf, "w") as f:

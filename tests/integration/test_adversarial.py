@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -43,6 +44,99 @@ def backoff(initial, minimum, maximum, inc=2, dec=2):
             "minimum_delay_in_millis": minimum,
             "maximum_delay_in_millis": maximum,
             "delay_increase": inc, "delay_decrease": dec}
+
+
+def raw_exchange(port, head, body=b"", timeout=5.0):
+    """Sends head (and body) on a fresh connection, leaves it open and
+    returns (status, content type, JSON document) of the answer, which
+    must come within timeout seconds."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head_end = data.index(b"\r\n\r\n")
+        lines = data[:head_end].decode("latin-1").split("\r\n")
+        fields = dict(l.split(": ", 1) for l in lines[1:])
+        length = int(fields["Content-Length"])
+        while len(data) < head_end + 4 + length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        doc = json.loads(data[head_end + 4:head_end + 4 + length])
+        return int(lines[0].split()[1]), fields.get("Content-Type"), doc
+    finally:
+        s.close()
+
+
+class TestWebServerAnswers(unittest.TestCase):
+    """What lighttpd answers itself, before a responder sees the request,
+    is a problem document too (etc/errors), and a body over the limit is
+    refused from its Content-Length, not read."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.svc = Service(pool=1).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.svc.stop()
+
+    def exchange(self, head, body=b""):
+        return raw_exchange(self.svc.port, head.encode("latin-1"), body)
+
+    def check(self, answer, status, code):
+        st, ctype, doc = answer
+        self.assertEqual(st, status, doc)
+        self.assertEqual(ctype, "application/problem+json")
+        self.assertEqual((doc["status"], doc["code"]), (status, code), doc)
+        self.assertEqual(doc["type"], "about:blank")
+        self.assertTrue(doc["title"] and doc["detail"], doc)
+
+    def test_body_over_limit_is_refused_unread(self):
+        # 2 MB declared, 1 KB sent, the connection left open: the answer
+        # comes now, not after the rest (or a timeout).
+        self.check(self.exchange(
+            "PUT %sREPORT/big HTTP/1.1\r\nHost: x\r\nrequest-id: a\r\n"
+            "source: b\r\nContent-Type: application/json\r\n"
+            "Content-Length: 2000000\r\n\r\n" % URI, b"{" * 1024),
+            413, "body_too_large")
+
+    def test_malformed_content_length(self):
+        for cl in ("-1", "abc", "0x10"):
+            with self.subTest(content_length=cl):
+                self.check(self.exchange(
+                    "PUT %sREPORT/x HTTP/1.1\r\nHost: x\r\n"
+                    "Content-Length: %s\r\n\r\n" % (URI, cl)),
+                    400, "invalid_request")
+
+    def test_path_outside_the_api(self):
+        self.check(self.exchange(
+            "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"),
+            404, "not_found")
+
+    def test_unknown_method(self):
+        self.check(self.exchange(
+            "FOO %s HTTP/1.1\r\nHost: x\r\n\r\n" % URI),
+            501, "not_implemented")
+
+    def test_every_error_file_is_a_problem_document(self):
+        errors = os.path.join(harness.srcdir(), "etc", "errors")
+        names = sorted(os.listdir(errors))
+        self.assertIn("413.html", names)
+        for name in names:
+            with open(os.path.join(errors, name)) as f:
+                doc = json.load(f)
+            status = int(name.split(".")[0])
+            self.assertEqual(doc["status"], status, name)
+            self.assertEqual(doc["type"], "about:blank", name)
+            self.assertRegex(doc["code"], r"^[a-z][a-z0-9_]*$")
+            self.assertTrue(doc["title"] and doc["detail"], name)
 
 
 class TestHttpAttacks(unittest.TestCase):
