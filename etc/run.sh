@@ -43,6 +43,10 @@ if [ -x "$builddir/ledgerops-scheduler" ]; then
 	"$builddir/ledgerops-scheduler" -c "$conf" &
 	pids="$pids $!"
 fi
+# Responders left by a lighttpd that was killed (kill -9) still listen
+# here, and a new lighttpd would send them its requests.  Removing their
+# socket files ends them (ledgerops-fcgi(8)), and lighttpd makes new ones.
+rm -f "$rundir"/fcgi.sock-*
 "$lighttpd" -D -f "$rundir/lighttpd.conf" &
 pids="$pids $!"
 echo "ledgerops: http://127.0.0.1:$port/api/v1/operation/ (Ctrl-C stops)"

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -70,6 +71,11 @@ struct responder {
 	struct group_commit group;
 	int listen_fd;
 	int own_socket; /* bound by -s: no other process accepts on it */
+	/* The file of a Unix listening socket as it was at the start;
+	 * socket_path is empty for any other kind of socket. */
+	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t socket_dev;
+	ino_t socket_ino;
 	int wake[2]; /* written at shutdown: threads waiting to accept leave */
 	atomic_int stopping;
 	struct worker *workers;
@@ -401,7 +407,49 @@ fcgi_all_exited(struct responder *resp)
 	return 1;
 }
 
-/* Waits for a stop signal, dropping stuck connections each second. */
+/* Notes which file the listening socket is, when it is one. */
+static void
+fcgi_socket_remember(struct responder *resp)
+{
+	struct sockaddr_un addr;
+	socklen_t len = sizeof addr;
+	struct stat st;
+
+	memset(&addr, 0, sizeof addr);
+	if (getsockname(resp->listen_fd, (struct sockaddr *)&addr, &len) != 0 ||
+	    addr.sun_family != AF_UNIX || addr.sun_path[0] == '\0' ||
+	    len > sizeof addr)
+		return;
+	memcpy(resp->socket_path, addr.sun_path, sizeof resp->socket_path);
+	resp->socket_path[sizeof resp->socket_path - 1] = '\0';
+	if (stat(resp->socket_path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		resp->socket_path[0] = '\0';
+		return;
+	}
+	resp->socket_dev = st.st_dev;
+	resp->socket_ino = st.st_ino;
+}
+
+/*
+ * Whether the socket file was removed or replaced.  A responder whose
+ * web server died (kill -9) keeps running; a new server on the same path
+ * would otherwise find it and send requests to an old binary, and no
+ * one would ever stop it.  Removing the socket file ends it.
+ */
+static int
+fcgi_socket_gone(const struct responder *resp)
+{
+	struct stat st;
+
+	if (resp->socket_path[0] == '\0')
+		return 0;
+	if (stat(resp->socket_path, &st) != 0)
+		return errno == ENOENT;
+	return st.st_dev != resp->socket_dev || st.st_ino != resp->socket_ino;
+}
+
+/* Waits for a stop signal, dropping stuck connections each second; a
+ * removed socket file is a stop too. */
 static void
 fcgi_wait_for_stop(struct responder *resp)
 {
@@ -409,8 +457,14 @@ fcgi_wait_for_stop(struct responder *resp)
 	sigset_t set;
 
 	fcgi_stop_signals(&set);
-	while (sigtimedwait(&set, NULL, &second) < 0)
+	while (sigtimedwait(&set, NULL, &second) < 0) {
 		fcgi_kick(resp);
+		if (fcgi_socket_gone(resp)) {
+			log_info(
+			    "event=socket_gone path=\"%s\"", resp->socket_path);
+			return;
+		}
+	}
 }
 
 /*
@@ -486,6 +540,7 @@ fcgi_responder_init(struct responder *resp, int fd)
 		log_warn("event=listen_failed fd=%d", fd);
 		return -1;
 	}
+	fcgi_socket_remember(resp);
 	if (pipe(resp->wake) != 0) {
 		log_warn("event=pipe_failed");
 		return -1;

@@ -346,6 +346,20 @@ class TestSignals(unittest.TestCase):
                         % (pid, harness.proc_stat(pid)))
         self.assertEqual(self.svc.get("").status, 200)
 
+    def test_removed_socket_file_ends_responder(self):
+        """A responder whose lighttpd was killed outlived it, and a new
+        lighttpd on the same run directory sent its requests there.  run.sh
+        removes the socket files first; a responder whose file is gone
+        stops within about a second."""
+        pid = self.svc.responder_for_socket(0)
+        self.assertIsNotNone(pid)
+        os.unlink(self.svc.fcgi_socket(0))
+        self.assertTrue(wait_until(lambda: not harness.pid_alive(pid), 5.0),
+                        "responder %d still alive without its socket file"
+                        % pid)
+        # The other responder still serves.
+        self.assertEqual(self.svc.get("").status, 200)
+
     def test_sigterm_with_silent_connection(self):
         """A connection that never sends its request head held a thread in
         a blocking read past SIGTERM."""
