@@ -88,6 +88,10 @@ exec_child(pid_t parent, int in, int out, int err,
 	argv[0] = (char *)path;
 	argv[1] = NULL;
 	execve(path, argv, env);
+
+	/* The execution's result keeps stderr: say why, or 127 is all the
+	 * user sees (E2BIG: a parameter of more than 128 KiB). */
+	dprintf(2, "ledgerops: cannot execute %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 

@@ -144,12 +144,12 @@ test_exec_resolve(void **state)
 	json_object_put(a);
 }
 
-/* Runs a handler to the end and returns its result as text (static). */
+/* Runs a handler to the end and returns its result as text (static);
+ * params, if not NULL, is taken over. */
 static const char *
-run_child(const char *definition, char code[32])
+run_child_with(const char *definition, json_object *params, char code[32])
 {
 	static char text[65536];
-	json_object *params = json_object_new_object();
 	json_object *roles = json_object_new_array();
 	struct exec_input in = { "PUBLISH", definition, "t", "PUBLISH/x/t", 1,
 		params, roles, "{\"hello\": 1}", NULL };
@@ -182,6 +182,12 @@ run_child(const char *definition, char code[32])
 	return text;
 }
 
+static const char *
+run_child(const char *definition, char code[32])
+{
+	return run_child_with(definition, json_object_new_object(), code);
+}
+
 static void
 test_exec_child_fds(void **state)
 {
@@ -193,6 +199,25 @@ test_exec_child_fds(void **state)
 	r = run_child("fds", code);
 	assert_string_equal(code, "0");
 	assert_string_equal(r, "{ \"extra\": \"\" }");
+}
+
+/* A program that cannot be started says why on stderr: here a parameter
+ * over the kernel's 128 KiB limit for one environment string. */
+static void
+test_exec_child_cannot_start(void **state)
+{
+	static char big[200000];
+	json_object *params = json_object_new_object();
+	char code[32];
+	const char *r;
+
+	(void)state;
+	memset(big, 'x', sizeof big - 1);
+	json_object_object_add(params, "big", json_object_new_string(big));
+	r = run_child_with("print-json", params, code);
+	assert_string_equal(code, "127");
+	if (strstr(r, "Argument list too long") == NULL)
+		fail_msg("no reason in %.300s", r);
 }
 
 static void
@@ -210,6 +235,7 @@ test_exec_child_outcomes(void **state)
 	assert_non_null(strstr(r, "\"stdin\""));
 	r = run_child("self-kill", code);
 	assert_string_equal(code, "SIGKILL");
+
 	/* Output past the limit (1000 here) is cut and kept as text. */
 	r = run_child("big-output", code);
 	assert_string_equal(code, "0");
@@ -227,6 +253,7 @@ main(void)
 		cmocka_unit_test(test_exec_resolve),
 		cmocka_unit_test(test_exec_child_fds),
 		cmocka_unit_test(test_exec_child_outcomes),
+		cmocka_unit_test(test_exec_child_cannot_start),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
