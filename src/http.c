@@ -258,15 +258,19 @@ http_read_head(struct http_request *req, const struct http_io *io,
 	return http_parse_query(req, qmark ? qmark + 1 : "", detail, len);
 }
 
-/* application/json, any +json type, with or without parameters. */
+/* application/json, any +json type, with or without parameters; after
+ * the type only white space, then the end or ';'. */
 static int
 http_is_json(const char *ct)
 {
-	size_t n;
+	size_t n, rest;
 
 	if (ct == NULL)
 		return 0;
 	n = strcspn(ct, "; \t");
+	rest = n + strspn(ct + n, " \t");
+	if (ct[rest] != '\0' && ct[rest] != ';')
+		return 0;
 	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
 		return 1;
 	return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
