@@ -141,21 +141,32 @@ store_if_match(const char *if_match, int64_t revision, int exists)
 	const char *p = if_match, *digits;
 	char want[32];
 	size_t n;
+	int entries = 0, any = 0, match = 0;
 
 	if (if_match == NULL)
 		return 1;
 	if (!exists)
 		return 0;
 	snprintf(want, sizeof want, "%lld", (long long)revision);
+
+	/* The whole list is read first: one bad entry spoils it all. */
 	while (*(p += strspn(p, " \t,")) != '\0') {
-		if (*p == '*' && store_etag_end(p[1]))
-			return 1;
+		entries++;
+		if (*p == '*' && store_etag_end(p[1])) {
+			any = 1;
+			p++;
+			continue;
+		}
 		if (!store_etag_next(&p, &digits, &n))
 			return 0;
 		if (n == strlen(want) && memcmp(digits, want, n) == 0)
-			return 1;
+			match = 1;
 	}
-	return 0;
+
+	/* RFC 9110: "*" stands alone; in a list it is malformed. */
+	if (any)
+		return entries == 1;
+	return match;
 }
 
 static enum err

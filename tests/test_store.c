@@ -780,6 +780,13 @@ test_store_job_if_match(void **state)
 		{ "**", ERR_REVISION_MISMATCH },
 		{ "\"\"", ERR_REVISION_MISMATCH },
 		{ "\"1\"\t\"2\"", ERR_OK },
+		{ "\"2\", x", ERR_REVISION_MISMATCH },
+		{ "\"2\" x", ERR_REVISION_MISMATCH },
+		{ "2,x", ERR_REVISION_MISMATCH },
+		{ "\"1\", *", ERR_REVISION_MISMATCH },
+		{ "*, \"1\"", ERR_REVISION_MISMATCH },
+		{ "* ,*", ERR_REVISION_MISMATCH },
+		{ " * ", ERR_OK },
 		{ "\"02\"", ERR_REVISION_MISMATCH },
 	};
 	struct fixture *fx = *state;
