@@ -6,6 +6,13 @@ set -eu
 srcdir=$1 builddir=$2 rundir=$3 port=$4 pool=$5 conf=$6 lighttpd=${7:-lighttpd}
 
 mkdir -p "$rundir/www"
+# A lighttpd still running on RUNDIR is another make run: leave it be.
+if [ -s "$rundir/lighttpd.pid" ] &&
+    kill -0 "$(cat "$rundir/lighttpd.pid")" 2>/dev/null; then
+	echo "run.sh: lighttpd $(cat "$rundir/lighttpd.pid") already serves" \
+	    "$rundir; stop it or use another RUNDIR" >&2
+	exit 1
+fi
 if [ -z "$conf" ]; then
 	conf=$rundir/ledgerops.conf
 	sed -e "s|@DBPATH@|$rundir/ledgerops.db|" \

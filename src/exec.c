@@ -90,8 +90,11 @@ exec_child(pid_t parent, int in, int out, int err,
 	execve(path, argv, env);
 
 	/* The execution's result keeps stderr: say why, or 127 is all the
-	 * user sees (E2BIG: a parameter of more than 128 KiB). */
-	dprintf(2, "ledgerops: cannot execute %s: %s\n", path, strerror(errno));
+	 * user sees (E2BIG: a parameter of more than 128 KiB).  API users
+	 * read it, so the program's name only, not where it is. */
+	dprintf(2, "ledgerops: cannot execute %s: %s\n",
+	    strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
+	    strerror(errno));
 	_exit(127);
 }
 
